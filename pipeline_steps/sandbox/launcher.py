@@ -1,0 +1,365 @@
+"""Starts and stops a whole sandbox: etcd, the control plane, and the node agent, in order."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline_steps.sandbox import control_plane as cp
+from pipeline_steps.sandbox.addresses import NETWORK_OCTETS
+from pipeline_steps.sandbox.certs import ADMIN, create_pki
+from pipeline_steps.sandbox.layout import MARKER_ENV, Layout, SandboxState
+
+REPO_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "build.sh"
+BIN_DIR_ENV = "PIPELINE_STEPS_SANDBOX_BIN"
+#: Components in start order; `down` stops them in reverse.
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+STOP_GRACE_SECONDS = 5.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or stopped; the message says what to look at."""
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def resolve_bin_dir(explicit: str | None, progress: Progress) -> Path:
+    """Binaries: an explicit directory, $PIPELINE_STEPS_SANDBOX_BIN, or the repository's build."""
+    chosen = explicit or os.environ.get(BIN_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    if not REPO_BUILD_SCRIPT.exists():
+        raise SandboxError(
+            f"no sandbox binaries: pass --bin-dir or set {BIN_DIR_ENV} to a directory holding etcd, "
+            "kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (sandbox/build.sh in "
+            "the pipeline-steps repository builds them)"
+        )
+    progress("building or reusing the control-plane binaries (sandbox/build.sh)")
+    result = subprocess.run(["bash", str(REPO_BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        raise SandboxError(f"sandbox/build.sh failed with exit code {result.returncode}; its output is above")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _kube_version(bin_dir: Path) -> str:
+    out = subprocess.run(
+        [str(bin_dir / "kube-apiserver"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()[-1].lstrip("v")
+
+
+def _admin_ssl(layout: Layout) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(layout.pki.ca_cert))
+    context.load_cert_chain(str(layout.pki.client_cert(ADMIN)), str(layout.pki.client_key(ADMIN)))
+    return context
+
+
+def _insecure_ssl() -> ssl.SSLContext:
+    # kube-controller-manager and kube-scheduler serve /healthz on a self-signed certificate.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _get(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except (OSError, urllib.error.URLError) as exc:
+        return 0, str(exc)
+
+
+class Launcher:
+    def __init__(self, root: Path, progress: Progress = _quiet) -> None:
+        self.layout = Layout(root)
+        self.progress = progress
+
+    # -- up ---------------------------------------------------------------------------------------
+
+    def up(
+        self, nodes: int = 3, bin_dir: str | None = None, timeout: float = 180.0, proxy_delay: float | None = None
+    ) -> SandboxState:
+        existing = SandboxState.load(self.layout)
+        if existing is not None and self._alive(existing):
+            raise SandboxError(
+                f"a sandbox is already running in {self.layout.root}; run `pipeline-steps sandbox down` first"
+            )
+        self.down(quiet=True)
+        binaries = resolve_bin_dir(bin_dir, self.progress)
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            if not os.access(binaries / name, os.X_OK):
+                raise SandboxError(f"{binaries / name} is missing or not executable")
+
+        layout = self.layout
+        for path in (layout.etcd_data, layout.pods, layout.logs, layout.root / "pki"):
+            shutil.rmtree(path, ignore_errors=True)
+        layout.logs.mkdir(parents=True)
+        layout.pods.mkdir(parents=True)
+        create_pki(layout.pki, cp.KUBERNETES_SERVICE_IP)
+        ports = cp.Ports(*_free_ports(5))
+        apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
+        cp.write_kubeconfigs(layout, apiserver_url)
+        state = SandboxState(
+            bin_dir=str(binaries),
+            kube_version=_kube_version(binaries),
+            apiserver_url=apiserver_url,
+            etcd_url=f"http://127.0.0.1:{ports.etcd_client}",
+            network_octet=random.choice(NETWORK_OCTETS),  # noqa: S311 - not a secret, just a spread
+            nodes=[f"sandbox-node-{i}" for i in range(1, nodes + 1)],
+            ports=ports.as_dict(),
+            started_at=time.time(),
+        )
+        state.save(layout)
+        deadline = time.monotonic() + timeout
+        admin = _admin_ssl(layout)
+        steps: list[tuple[str, list[str], Callable[[], str | None]]] = [
+            (
+                "etcd",
+                cp.etcd_command(binaries, layout, ports),
+                lambda: self._check_http(f"{state.etcd_url}/health", None, '"health":"true"'),
+            ),
+            (
+                "kube-apiserver",
+                cp.apiserver_command(binaries, layout, ports),
+                lambda: self._check_http(f"{apiserver_url}/readyz", admin, "ok"),
+            ),
+            (
+                "kube-controller-manager",
+                cp.controller_manager_command(binaries, layout, ports),
+                lambda: self._check_http(
+                    f"https://127.0.0.1:{ports.controller_manager}/healthz", _insecure_ssl(), "ok"
+                ),
+            ),
+            (
+                "kube-scheduler",
+                cp.scheduler_command(binaries, layout, ports),
+                lambda: self._check_http(f"https://127.0.0.1:{ports.scheduler}/healthz", _insecure_ssl(), "ok"),
+            ),
+            (
+                "node-agent",
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline_steps.sandbox.agent",
+                    "--root",
+                    str(layout.root),
+                    "--nodes",
+                    str(nodes),
+                    "--net",
+                    str(state.network_octet),
+                    "--kube-version",
+                    state.kube_version,
+                    *(["--proxy-delay", str(proxy_delay)] if proxy_delay is not None else []),
+                ],
+                lambda: self._check_nodes_ready(state, admin),
+            ),
+        ]
+        try:
+            for name, command, check in steps:
+                started = time.monotonic()
+                self.progress(f"starting {name}")
+                state.pids[name] = self._spawn(name, command)
+                state.save(layout)
+                self._wait(name, state.pids[name], check, deadline)
+                state.startup_seconds[name] = round(time.monotonic() - started, 2)
+            started = time.monotonic()
+            self._wait(
+                "default ServiceAccount",
+                None,
+                lambda: self._check_http(
+                    f"{apiserver_url}/api/v1/namespaces/default/serviceaccounts/default", admin, '"name":"default"'
+                ),
+                deadline,
+            )
+            state.startup_seconds["default ServiceAccount"] = round(time.monotonic() - started, 2)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        state.startup_seconds["total"] = round(time.time() - state.started_at, 2)
+        state.save(layout)
+        return state
+
+    def _spawn(self, name: str, command: list[str]) -> int:
+        env = dict(os.environ, **{MARKER_ENV: str(self.layout.root)})
+        with open(self.layout.log(name), "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        return process.pid
+
+    def _wait(self, name: str, pid: int | None, check: Callable[[], str | None], deadline: float) -> None:
+        last = "not checked yet"
+        while time.monotonic() < deadline:
+            if pid is not None and not _pid_alive(pid):
+                raise SandboxError(
+                    f"{name} exited during start-up; see {self.layout.log(name)}:\n" + _tail(self.layout.log(name))
+                )
+            problem = check()
+            if problem is None:
+                return
+            last = problem
+            time.sleep(0.2)
+        hint = f"; see {self.layout.log(name)}" if pid is not None else ""
+        raise SandboxError(f"{name} was not ready in time (last check: {last}){hint}")
+
+    @staticmethod
+    def _check_http(url: str, context: ssl.SSLContext | None, expect: str) -> str | None:
+        status, body = _get(url, context)
+        if status == 200 and expect in body:
+            return None
+        return f"GET {url}: {status or ''} {body[:200]}".strip()
+
+    def _check_nodes_ready(self, state: SandboxState, context: ssl.SSLContext) -> str | None:
+        status, body = _get(f"{state.apiserver_url}/api/v1/nodes", context)
+        if status != 200:
+            return f"listing nodes: {status} {body[:200]}"
+        ready = {
+            item["metadata"]["name"]
+            for item in json.loads(body).get("items", [])
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (item.get("status") or {}).get("conditions") or []
+            )
+        }
+        missing = sorted(set(state.nodes) - ready)
+        return f"nodes not ready: {', '.join(missing)}" if missing else None
+
+    # -- down / status ------------------------------------------------------------------------------
+
+    def _alive(self, state: SandboxState) -> bool:
+        return any(_pid_alive(pid) for pid in state.pids.values())
+
+    def down(self, quiet: bool = False) -> list[str]:
+        """Stop everything this sandbox started; returns what was stopped."""
+        stopped: list[str] = []
+        state = SandboxState.load(self.layout)
+        if state is not None:
+            for name in reversed(ORDER):
+                pid = state.pids.get(name)
+                if pid is not None and _stop_group(pid):
+                    stopped.append(name)
+        # Whatever is left with our marker (pods of a killed agent, a component whose pid file
+        # was lost) goes too.
+        for pid in marked_processes(self.layout.root):
+            _stop_group(pid, grace=0)
+            stopped.append(f"pid {pid}")
+        if state is not None:
+            state.pids = {}
+            state.save(self.layout)
+        if not quiet and stopped:
+            self.progress("stopped " + ", ".join(stopped))
+        return stopped
+
+    def status(self) -> dict[str, object]:
+        state = SandboxState.load(self.layout)
+        if state is None:
+            return {"running": False, "root": str(self.layout.root)}
+        components = {name: _pid_alive(pid) for name, pid in state.pids.items()}
+        readyz = None
+        if components.get("kube-apiserver"):
+            readyz = _get(f"{state.apiserver_url}/readyz", _admin_ssl(self.layout))[1].strip()
+        return {
+            "running": bool(components) and all(components.values()),
+            "root": str(self.layout.root),
+            "kubeconfig": str(self.layout.kubeconfig),
+            "apiserver": state.apiserver_url,
+            "kube_version": state.kube_version,
+            "nodes": state.nodes,
+            "components": components,
+            "readyz": readyz,
+            "startup_seconds": state.startup_seconds,
+        }
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes; it only waits for its parent to reap it.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    return False
+
+
+def _stop_group(pid: int, grace: float = STOP_GRACE_SECONDS) -> bool:
+    """SIGTERM the process group led by `pid`, then SIGKILL after `grace`. True if it was alive."""
+    if not _pid_alive(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.05)
+    return True
+
+
+def marked_processes(root: Path) -> list[int]:
+    """Processes whose environment carries this sandbox's marker."""
+    needle = f"{MARKER_ENV}={root}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and _pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,388 @@
+"""One pod's life on a sandbox node, as a kubelet lives it.
+
+Start a process per container, probe it for real, report status; on deletion run the preStop
+hook, send SIGTERM, SIGKILL after the grace period, then remove the pod. The endpoint controller and
+the proxy follow the same pod by watch, each at its own pace, so the race between "the endpoint is
+gone from the data plane" and "the process has stopped" is as real here as on any cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from pipeline_steps.sandbox.addresses import to_loopback
+from pipeline_steps.sandbox.containers import (
+    PRESTOP_OVERRUN_GRACE,
+    RESTART_BACKOFF_MAX,
+    ContainerRun,
+    NodeContext,
+    container_env,
+    now_rfc3339,
+    prestop_seconds,
+)
+from pipeline_steps.sandbox.layout import MARKER_ENV
+from pipeline_steps.sandbox.probes import ProbeState, resolve_port, run_probe
+
+log = logging.getLogger(__name__)
+
+STRATEGIC = "application/strategic-merge-patch+json"
+_TICK = 0.25
+
+
+class PodRunner:
+    """Owns one pod's processes. The informer thread calls `observe`; the runner's thread acts."""
+
+    def __init__(self, node: NodeContext, pod: dict[str, Any], virtual_ip: str, on_exit: Any = None) -> None:
+        self.node = node
+        self.core = client.CoreV1Api(node.api)
+        self.pod = pod
+        self.uid = pod["metadata"]["uid"]
+        self.namespace = pod["metadata"]["namespace"]
+        self.name = pod["metadata"]["name"]
+        self.virtual_ip = virtual_ip
+        self.host = to_loopback(virtual_ip)
+        self.containers = [ContainerRun(spec=c) for c in pod["spec"]["containers"]]
+        self.start_time = now_rfc3339()
+        self._wake = threading.Event()
+        self._deleted = threading.Event()  # the pod object is gone: kill at once
+        self._lock = threading.Lock()
+        self._on_exit = on_exit
+        self._last_status: str = ""
+        self.thread = threading.Thread(target=self._run, name=f"pod-{self.namespace}/{self.name}", daemon=True)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def observe(self, kind: str, pod: dict[str, Any]) -> None:
+        with self._lock:
+            self.pod = pod
+        if kind == "DELETED":
+            self._deleted.set()
+        self._wake.set()
+
+    def kill_now(self) -> None:
+        """Agent shutdown: stop every process without the pod's grace period."""
+        self._deleted.set()
+        self._wake.set()
+
+    # -- the runner's thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            for run in self.containers:
+                self._start(run)
+            self._post_status()
+            while not self._deleted.is_set():
+                with self._lock:
+                    deleting = self.pod["metadata"].get("deletionTimestamp") is not None
+                if deleting:
+                    self._terminate()
+                    return
+                changed = self._supervise()
+                changed = self._probe() or changed
+                if changed:
+                    self._post_status()
+                self._wake.wait(self._next_wakeup())
+                self._wake.clear()
+            self._kill_all(grace=0)
+        except Exception:
+            log.exception("pod %s: runner failed", self.key)
+            self._kill_all(grace=0)
+        finally:
+            if self._on_exit:
+                self._on_exit(self)
+
+    def _next_wakeup(self) -> float:
+        now = time.monotonic()
+        dues = [s.next_due for r in self.containers for s in (r.readiness, r.liveness, r.startup) if s]
+        dues += [r.restart_at for r in self.containers if r.restart_at]
+        soonest = min(dues, default=now + 5)
+        return max(0.05, min(soonest - now, _TICK * 4))
+
+    def _start(self, run: ContainerRun) -> None:
+        spec = run.spec
+        ports = [str(p["containerPort"]) for p in spec.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
+        spec_env = container_env(spec, self.pod, self.virtual_ip)
+        meta = self.pod["metadata"]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            MARKER_ENV: str(self.node.sandbox_root),
+            **spec_env,
+            "SANDBOX_POD_LISTEN_HOST": self.host,
+            "SANDBOX_POD_PORTS": ",".join(ports),
+            "SANDBOX_POD_NAME": meta["name"],
+            "SANDBOX_POD_NAMESPACE": meta["namespace"],
+            "SANDBOX_POD_CONTAINER": spec["name"],
+            "SANDBOX_POD_IMAGE": spec.get("image", ""),
+            "SANDBOX_POD_NODE": self.node.node_name,
+            "SANDBOX_POD_IP": self.virtual_ip,
+            "SANDBOX_POD_LABELS": json.dumps(meta.get("labels") or {}),
+            "SANDBOX_POD_SPEC_ENV": json.dumps(spec_env),
+            "SANDBOX_POD_AGENT_PID": str(os.getpid()),
+            "PYTHONUNBUFFERED": "1",
+        }
+        log_path = self.node.pod_logs / f"{self.namespace}_{self.name}_{spec['name']}.log"
+        with open(log_path, "ab") as out:
+            run.process = subprocess.Popen(
+                [sys.executable, "-m", "pipeline_steps.sandbox.pod_app"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        run.started_at = now_rfc3339()
+        run.restart_at = 0.0
+        run.startup = ProbeState(spec["startupProbe"], result=False) if spec.get("startupProbe") else None
+        run.readiness = ProbeState(spec["readinessProbe"], result=False) if spec.get("readinessProbe") else None
+        run.liveness = ProbeState(spec["livenessProbe"], result=True) if spec.get("livenessProbe") else None
+        self._event("Started", f"Started container {spec['name']}")
+
+    def _supervise(self) -> bool:
+        """Notice exits and restart per restartPolicy, with back-off. True when status changed."""
+        changed = False
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        now = time.monotonic()
+        for run in self.containers:
+            if run.process is not None and run.process.poll() is not None:
+                code = run.process.returncode
+                run.last_exit = {
+                    "exitCode": code if code >= 0 else 128 - code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": run.started_at,
+                    "finishedAt": now_rfc3339(),
+                }
+                run.process = None
+                changed = True
+                if policy == "Always" or (policy == "OnFailure" and code != 0):
+                    run.restart_at = now + run.backoff
+                    self._event("BackOff", f"Back-off restarting failed container {run.name}", "Warning")
+                    run.backoff = min(run.backoff * 2, RESTART_BACKOFF_MAX)
+            elif run.process is None and run.restart_at and now >= run.restart_at:
+                run.restart_count += 1
+                self._start(run)
+                changed = True
+        return changed
+
+    def _probe(self) -> bool:
+        changed = False
+        now = time.monotonic()
+        for run in self.containers:
+            if not run.running:
+                continue
+            if run.startup is not None and not run.startup.result:
+                if run.startup.due(now):
+                    changed |= run.startup.record(self._attempt(run.startup, run), now)
+                continue
+            for state, kind in ((run.readiness, "Readiness"), (run.liveness, "Liveness")):
+                if state is None or not state.due(now):
+                    continue
+                flipped = state.record(self._attempt(state, run), now)
+                changed |= flipped
+                if flipped and not state.result:
+                    self._event("Unhealthy", f"{kind} probe failed: {state.last_message}", "Warning")
+            if run.liveness is not None and not run.liveness.result:
+                self._event("Killing", f"Container {run.name} failed liveness probe, will be restarted")
+                self._stop_process(run, self._grace_period())
+                run.liveness = None  # a fresh one comes with the restart
+                changed = True
+        return changed
+
+    def _attempt(self, state: ProbeState, run: ContainerRun) -> Any:
+        return run_probe(state.probe, run.spec, self.host, self.node.kube_version)
+
+    def _grace_period(self) -> float:
+        meta = self.pod["metadata"]
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        return float(grace)
+
+    def _terminate(self) -> None:
+        """Graceful deletion: preStop, SIGTERM, SIGKILL at the deadline, then remove the pod."""
+        grace = self._grace_period()
+        deadline = time.monotonic() + grace
+        self._event("Killing", f"Stopping container(s) with grace period {grace:g}s")
+        hooks = [
+            threading.Thread(target=self._stop_container, args=(run, deadline), daemon=True) for run in self.containers
+        ]
+        for hook in hooks:
+            hook.start()
+        for hook in hooks:
+            hook.join()
+        self._post_status()
+        try:
+            self.core.delete_namespaced_pod(
+                self.name,
+                self.namespace,
+                grace_period_seconds=0,
+                body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=self.uid)),
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def _stop_container(self, run: ContainerRun, deadline: float) -> None:
+        sleep_for, http_hook = prestop_seconds(run.spec)
+        if run.running and http_hook is not None:
+            self._prestop_http(run, http_hook, deadline)
+        if run.running and sleep_for:
+            # preStop runs inside the grace period; the deletion of the pod object ends it early.
+            self._deleted.wait(max(0.0, min(sleep_for, deadline - time.monotonic())))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            remaining = PRESTOP_OVERRUN_GRACE
+        self._stop_process(run, 0 if self._deleted.is_set() else remaining)
+        run.restart_at = 0.0
+
+    def _prestop_http(self, run: ContainerRun, hook: dict[str, Any], deadline: float) -> None:
+        timeout = max(0.1, deadline - time.monotonic())
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            conn = http.client.HTTPConnection(self.host, resolve_port(hook["port"], run.spec), timeout=timeout)
+            conn.request("GET", hook.get("path") or "/")
+            conn.getresponse().read()
+            conn.close()
+
+    def _stop_process(self, run: ContainerRun, grace: float) -> None:
+        process = run.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        try:
+            process.wait(timeout=grace if grace > 0 else 5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        code = process.returncode
+        run.last_exit = {
+            "exitCode": code if code >= 0 else 128 - code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": run.started_at,
+            "finishedAt": now_rfc3339(),
+        }
+        run.process = None
+
+    def _kill_all(self, grace: float) -> None:
+        for run in self.containers:
+            self._stop_process(run, grace)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def _container_status(self, run: ContainerRun) -> dict[str, Any]:
+        state: dict[str, Any]
+        if run.running:
+            state = {"running": {"startedAt": run.started_at}}
+        elif run.restart_at:
+            state = {
+                "waiting": {"reason": "CrashLoopBackOff", "message": f"back-off restarting failed container {run.name}"}
+            }
+        elif run.last_exit is not None:
+            state = {"terminated": run.last_exit}
+        else:
+            state = {"waiting": {"reason": "ContainerCreating"}}
+        status: dict[str, Any] = {
+            "name": run.name,
+            "image": run.spec.get("image", ""),
+            "imageID": run.spec.get("image", ""),
+            "containerID": f"sandbox://{self.uid}/{run.name}",
+            "ready": run.ready,
+            "started": run.started,
+            "restartCount": run.restart_count,
+            "state": state,
+        }
+        if run.last_exit is not None and not state.get("terminated"):
+            status["lastState"] = {"terminated": run.last_exit}
+        return status
+
+    def _post_status(self) -> None:
+        ready = all(run.ready for run in self.containers)
+        all_exited = all(not run.running for run in self.containers)
+        now = now_rfc3339()
+
+        def condition(kind: str, value: bool) -> dict[str, Any]:
+            return {
+                "type": kind,
+                "status": "True" if value else "False",
+                "lastTransitionTime": now,
+                "lastProbeTime": None,
+            }
+
+        status: dict[str, Any] = {
+            "phase": "Running" if not all_exited else self.pod.get("status", {}).get("phase", "Running"),
+            "hostIP": self.node.host_ip,
+            "hostIPs": [{"ip": self.node.host_ip}],
+            "podIP": self.virtual_ip,
+            "podIPs": [{"ip": self.virtual_ip}],
+            "startTime": self.start_time,
+            "conditions": [
+                condition("PodReadyToStartContainers", True),
+                condition("Initialized", True),
+                condition("ContainersReady", ready),
+                condition("Ready", ready),
+            ],
+            "containerStatuses": [self._container_status(run) for run in self.containers],
+        }
+        # Only a changed status is sent, and lastTransitionTime is left out of the comparison, so
+        # conditions keep the time they last really changed.
+        fingerprint = json.dumps(
+            {**status, "conditions": [(c["type"], c["status"]) for c in status["conditions"]]}, sort_keys=True
+        )
+        if fingerprint == self._last_status:
+            return
+        previous = {c["type"]: c for c in (self.pod.get("status") or {}).get("conditions") or []}
+        for c in status["conditions"]:
+            old = previous.get(c["type"])
+            if old is not None and old.get("status") == c["status"] and old.get("lastTransitionTime"):
+                c["lastTransitionTime"] = old["lastTransitionTime"]
+        try:
+            self.core.patch_namespaced_pod_status(
+                self.name, self.namespace, {"status": status}, _content_type=STRATEGIC
+            )
+            self._last_status = fingerprint
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning("pod %s: status update failed: %s", self.key, exc.reason)
+
+    def _event(self, reason: str, message: str, kind: str = "Normal") -> None:
+        now = now_rfc3339()
+        body = {
+            "metadata": {"generateName": f"{self.name}.", "namespace": self.namespace},
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": self.namespace,
+                "name": self.name,
+                "uid": self.uid,
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "source": {"component": "kubelet", "host": self.node.node_name},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(self.namespace, body)
+        except Exception:
+            log.debug("pod %s: event not recorded", self.key, exc_info=True)
