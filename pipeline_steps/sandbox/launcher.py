@@ -22,6 +22,7 @@ from pipeline_steps.sandbox import control_plane as cp
 from pipeline_steps.sandbox.addresses import NETWORK_OCTETS
 from pipeline_steps.sandbox.certs import ADMIN, create_pki
 from pipeline_steps.sandbox.layout import MARKER_ENV, Layout, SandboxState
+from pipeline_steps.sandbox.sockets import listening
 
 REPO_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "build.sh"
 BIN_DIR_ENV = "PIPELINE_STEPS_SANDBOX_BIN"
@@ -70,6 +71,15 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def _pick_network_octet() -> int:
+    """A pod network no other sandbox on this machine listens in."""
+    taken = {int(address.split(".")[1]) for address, _ in listening() if address.startswith("127.")}
+    free = [octet for octet in NETWORK_OCTETS if octet not in taken]
+    if not free:
+        raise SandboxError("every sandbox pod network (127.200-249.x.x) is in use; stop another sandbox first")
+    return random.choice(free)  # noqa: S311 - a spread, not a secret
 
 
 def _kube_version(bin_dir: Path) -> str:
@@ -138,7 +148,7 @@ class Launcher:
             kube_version=_kube_version(binaries),
             apiserver_url=apiserver_url,
             etcd_url=f"http://127.0.0.1:{ports.etcd_client}",
-            network_octet=random.choice(NETWORK_OCTETS),  # noqa: S311 - not a secret, just a spread
+            network_octet=_pick_network_octet(),
             nodes=[f"sandbox-node-{i}" for i in range(1, nodes + 1)],
             ports=ports.as_dict(),
             started_at=time.time(),

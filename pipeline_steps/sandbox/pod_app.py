@@ -57,6 +57,8 @@ class _Settings:
             "pod_ip": env.get("SANDBOX_POD_IP", ""),
         }
         labels: dict[str, str] = json.loads(env.get("SANDBOX_POD_LABELS", "{}"))
+        if env.get("SANDBOX_POD_ROLE"):  # on a real cluster, the downward API passes the role label
+            labels.setdefault("role", env["SANDBOX_POD_ROLE"])
         self.identity["role"] = labels.get("role")
         self.identity["labels"] = labels
         spec_env: dict[str, str] = json.loads(env.get("SANDBOX_POD_SPEC_ENV", "{}"))

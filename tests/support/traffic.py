@@ -1,0 +1,113 @@
+"""Real HTTP traffic for end-to-end tests: single requests and a steady load that records every answer."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Answer:
+    at: float
+    status: int | None  # None: the request failed (refused, reset, timed out)
+    error: str = ""
+    body: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def role(self) -> str | None:
+        return (self.body or {}).get("role")
+
+    @property
+    def image(self) -> str | None:
+        return (self.body or {}).get("image")
+
+    @property
+    def pod(self) -> str | None:
+        return (self.body or {}).get("pod")
+
+
+def fetch(url: str, timeout: float = 3.0) -> Answer:
+    """One GET on a new connection, as a fresh client would make it."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
+    started = time.monotonic()
+    try:
+        conn.request("GET", parts.path or "/")
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        return Answer(started, response.status, body=body if isinstance(body, dict) else None)
+    except (OSError, http.client.HTTPException) as exc:
+        return Answer(started, None, error=type(exc).__name__)
+    finally:
+        conn.close()
+
+
+def wait_serving(url: str, timeout: float = 20.0) -> Answer:
+    """Poll until the URL answers 2xx: a new Service or endpoint reaches the data plane a moment
+    after the API shows it."""
+    deadline = time.monotonic() + timeout
+    answer = fetch(url)
+    while not answer.ok and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = fetch(url)
+    if not answer.ok:
+        raise TimeoutError(f"{url} did not answer 2xx within {timeout}s (last: {answer})")
+    return answer
+
+
+@dataclass
+class Load:
+    """Sends GETs from `workers` threads until stopped; keeps every answer in order of sending."""
+
+    url: str
+    workers: int = 4
+    pause: float = 0.0
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"load-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self.answers.sort(key=lambda a: a.at)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            answer = fetch(self.url)
+            with self._lock:
+                self.answers.append(answer)
+            if self.pause:
+                time.sleep(self.pause)
+
+    @property
+    def failures(self) -> list[Answer]:
+        return [a for a in self.answers if not a.ok]
+
+    def summary(self) -> Counter[str]:
+        return Counter(str(a.status) if a.status is not None else a.error for a in self.answers)
