@@ -1,0 +1,1 @@
+"""What pipeline-steps says to CI systems: the Jenkins client, GitHub Actions outputs, JUnit reports."""

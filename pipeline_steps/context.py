@@ -1,0 +1,47 @@
+"""What every step is given: the config, the cluster, the run's state, and how to report progress."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps.config import Config
+from pipeline_steps.kube.cluster import KubeCluster
+from pipeline_steps.state import RunState
+
+#: Asks a person a yes/no question; None when there is no terminal to ask on.
+Prompt = Callable[[str], bool]
+
+
+@dataclasses.dataclass
+class ReleaseContext:
+    config: Config
+    cluster: KubeCluster
+    state: RunState
+    workspace: Path
+    env: Mapping[str, str]
+    dry_run: bool = False
+    #: --yes: approve the confirm step without asking.
+    assume_yes: bool = False
+    prompt: Prompt | None = None
+    progress: Callable[[str], None] = lambda _message: None
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.state.facts
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    def variables(self, **extra: str) -> dict[str, str]:
+        """Variables for rendering: environment and --set, the resolved image, and `extra` (TARGET_ROLE)."""
+        values = dict(self.config.variables)
+        # Before prepare-image has resolved it (a stage run alone), the configured reference stands in.
+        image = self.facts.get("image_ref") or self.config.image.reference
+        if image:
+            values[self.config.image.variable] = str(image)
+        values.update(extra)
+        return values

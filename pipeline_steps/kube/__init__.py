@@ -1,0 +1,1 @@
+"""The only code of the release path that imports `kubernetes`: credentials, apply, watches, predicates."""

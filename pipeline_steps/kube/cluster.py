@@ -1,0 +1,213 @@
+"""The cluster adapter the steps use: reads, server-side apply (with dry-run), patches, and watches.
+
+Every object crosses this boundary as a plain dict, as the API server sends it, so the steps and the
+readiness predicates never see client models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from pipeline_steps.errors import ClusterError, ConfigError
+from pipeline_steps.kube.errors import call, translate
+
+FIELD_MANAGER = "pipeline-steps"
+ANNOTATION_PREFIX = "pipeline-steps.dev/"
+
+Objects = dict[str, dict[str, Any]]
+
+
+class WaitTimeout(ClusterError):
+    """A wait ran out of time; the cluster answered, the state did not come."""
+
+
+Progress = Callable[[str], None]
+
+
+class KubeCluster:
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self._dynamic: DynamicClient | None = None
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            self._dynamic = call("discover the API", lambda: DynamicClient(self.api))
+        return self._dynamic
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return call(f"discover {kind}", lambda: self.dynamic.resources.get(api_version=api_version, kind=kind))
+        except ResourceNotFoundError as exc:
+            raise ConfigError(
+                f"the cluster does not serve {kind} in {api_version}",
+                hint="use an API version the cluster serves (kubectl api-resources lists them)",
+            ) from exc
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        resource = self.resource(api_version, kind)
+
+        def read() -> dict[str, Any] | None:
+            try:
+                found = resource.get(name=name, namespace=self._ns(resource))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return dict(found.to_dict())
+
+        return call(f"read {kind}/{name}", read)
+
+    def list(self, api_version: str, kind: str, *, label_selector: str = "") -> list[dict[str, Any]]:
+        resource = self.resource(api_version, kind)
+        listing = call(
+            f"list {kind}", lambda: resource.get(namespace=self._ns(resource), label_selector=label_selector)
+        )
+        return [dict(item) for item in listing.to_dict().get("items") or []]
+
+    def namespace_exists(self) -> bool:
+        return self.get("v1", "Namespace", self.namespace) is not None
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def apply(self, body: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply as field manager `pipeline-steps`, taking over fields others set by hand."""
+        resource = self.resource(body["apiVersion"], body["kind"])
+        name = body["metadata"]["name"]
+        kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force_conflicts": True}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        applied = call(
+            f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
+            lambda: self.dynamic.server_side_apply(resource, body=dict(body), namespace=self._ns(resource), **kwargs),
+        )
+        return dict(applied.to_dict())
+
+    def merge_patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        resource = self.resource(api_version, kind)
+        patched = call(
+            f"patch {kind}/{name}",
+            lambda: resource.patch(
+                name=name,
+                namespace=self._ns(resource),
+                body=dict(patch),
+                content_type="application/merge-patch+json",
+                field_manager=FIELD_MANAGER,
+            ),
+        )
+        return dict(patched.to_dict())
+
+    def replace_field(self, api_version: str, kind: str, name: str, path: str, value: Any) -> dict[str, Any]:
+        """JSON-patch one field as a whole (e.g. /spec/template), leaving every other field and its owner alone."""
+        resource = self.resource(api_version, kind)
+        patched = call(
+            f"patch {kind}/{name}",
+            lambda: resource.patch(
+                name=name,
+                namespace=self._ns(resource),
+                body=[{"op": "replace", "path": path, "value": value}],
+                content_type="application/json-patch+json",
+                field_manager=FIELD_MANAGER,
+            ),
+        )
+        return dict(patched.to_dict())
+
+    def delete(self, api_version: str, kind: str, name: str) -> bool:
+        resource = self.resource(api_version, kind)
+
+        def remove() -> bool:
+            try:
+                resource.delete(name=name, namespace=self._ns(resource))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return call(f"delete {kind}/{name}", remove)
+
+    # -- waits ----------------------------------------------------------------------------------------
+
+    def wait(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        done: Callable[[Objects], bool],
+        describe: Callable[[Objects], str],
+        timeout: float,
+        label_selector: str = "",
+        name: str | None = None,
+        failed: Callable[[Objects], str | None] = lambda _: None,
+        on_progress: Progress | None = None,
+    ) -> Objects:
+        """Follow objects by watch until `done(objects)`; raise ClusterError(retryable=False) on timeout
+        and return early with the objects when `failed` says why the wait cannot succeed (the caller decides)."""
+        resource = self.resource(api_version, kind)
+        field_selector = f"metadata.name={name}" if name else None
+        deadline = time.monotonic() + timeout
+        last_message = ""
+
+        def report(objects: Objects) -> None:
+            nonlocal last_message
+            message = describe(objects)
+            if on_progress and message != last_message:
+                on_progress(message)
+            last_message = message
+
+        while True:
+            listing = call(
+                f"list {kind}",
+                lambda: resource.get(
+                    namespace=self._ns(resource), label_selector=label_selector, field_selector=field_selector
+                ),
+            ).to_dict()
+            objects: Objects = {item["metadata"]["name"]: item for item in listing.get("items") or []}
+            version = (listing.get("metadata") or {}).get("resourceVersion")
+            report(objects)
+            if done(objects) or failed(objects):
+                return objects
+            try:
+                while (remaining := deadline - time.monotonic()) > 0:
+                    for event in self.dynamic.watch(
+                        resource,
+                        namespace=self._ns(resource),
+                        label_selector=label_selector or None,
+                        field_selector=field_selector,
+                        resource_version=version,
+                        timeout=max(1, int(min(remaining, 60))),
+                    ):
+                        obj = event["raw_object"]
+                        if event["type"] == "ERROR":
+                            raise ApiException(status=obj.get("code", 500), reason=obj.get("message", "watch error"))
+                        version = obj["metadata"]["resourceVersion"]
+                        if event["type"] == "DELETED":
+                            objects.pop(obj["metadata"]["name"], None)
+                        else:
+                            objects[obj["metadata"]["name"]] = obj
+                        report(objects)
+                        if done(objects) or failed(objects):
+                            return objects
+                raise WaitTimeout(f"timed out after {timeout:.0f}s: {last_message}")
+            except ApiException as exc:
+                if exc.status != 410:  # 410 Gone: our resourceVersion is too old; list again
+                    raise translate(exc, f"watch {kind}") from exc
+            except ClusterError:
+                raise
+            except Exception as exc:
+                error = translate(exc, f"watch {kind}")
+                if not error.retryable or time.monotonic() > deadline:
+                    raise error from exc
+
+    def _ns(self, resource: Any) -> str | None:
+        return self.namespace if resource.namespaced else None

@@ -1,0 +1,45 @@
+"""Cluster credentials, in the order kubectl and kr8s use: explicit, KUBECONFIG, ~/.kube/config, in-cluster."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from pipeline_steps.errors import ConfigError
+from pipeline_steps.kube.errors import config_error
+
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def credentials_source(kubeconfig: str | None, env: Mapping[str, str], home: Path) -> str:
+    """Where credentials come from: a kubeconfig path, or "in-cluster". Pure, so it is tested."""
+    if kubeconfig:
+        return kubeconfig
+    if env.get("KUBECONFIG"):
+        return env["KUBECONFIG"]
+    default = home / ".kube" / "config"
+    if default.exists():
+        return str(default)
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        return "in-cluster"
+    raise ConfigError(
+        "no cluster credentials found",
+        hint="pass --kubeconfig PATH, set KUBECONFIG, create ~/.kube/config, or run in a pod with a ServiceAccount",
+    )
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    source = credentials_source(kubeconfig, os.environ, Path.home())
+    try:
+        if source == "in-cluster":
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return client.ApiClient(configuration)
+        # KUBECONFIG may list several files; the client merges them as kubectl does.
+        return config.new_client_from_config(config_file=source, context=context)
+    except (ConfigException, OSError) as exc:
+        raise config_error(exc, source) from exc

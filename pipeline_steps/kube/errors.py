@@ -1,0 +1,70 @@
+"""Client errors -> ClusterError, and the one retry policy for cluster calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TypeVar
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+from pipeline_steps.errors import ClusterError, ConfigError
+
+T = TypeVar("T")
+
+_RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
+
+
+def translate(exc: BaseException, action: str) -> ClusterError:
+    """A ClusterError for a client exception, retryable for conflicts, throttling, 5xx and lost connections."""
+    if isinstance(exc, ApiException):
+        message = exc.reason or ""
+        try:
+            body = json.loads(exc.body or "{}")
+            message = body.get("message") or message
+        except (TypeError, ValueError):
+            pass
+        hint = None
+        if exc.status in (401, 403):
+            hint = "check the kubeconfig's credentials and their RBAC permissions"
+        return ClusterError(
+            f"{action}: {exc.status} {message}", status=exc.status, retryable=exc.status in _RETRYABLE_STATUS, hint=hint
+        )
+    if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError)):
+        return ClusterError(
+            f"{action}: cannot reach the API server: {exc}", retryable=True, hint="is the cluster up and reachable?"
+        )
+    return ClusterError(f"{action}: {exc}")
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ClusterError) and exc.retryable
+
+
+def call(action: str, func: Callable[[], T], *, retry_for: float = 30.0) -> T:
+    """Run one API call; retry it only while retryable and within `retry_for` seconds."""
+
+    @retry(
+        retry=retry_if_exception(_retryable),
+        stop=stop_after_delay(retry_for),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        reraise=True,
+    )
+    def attempt() -> T:
+        try:
+            return func()
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise translate(exc, action) from exc
+
+    return attempt()
+
+
+def config_error(exc: ConfigException | OSError, where: str) -> ConfigError:
+    return ConfigError(
+        f"cannot load cluster credentials: {exc}",
+        source=where,
+        hint="pass --kubeconfig PATH (and --context NAME), set KUBECONFIG, or run inside a cluster",
+    )

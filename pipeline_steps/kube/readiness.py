@@ -1,0 +1,85 @@
+"""Readiness rules as pure predicates over plain API objects (dicts, as the API server sends them).
+
+They follow what `kubectl rollout status` and the endpoint controller mean by "done", so a step waits
+for the state the data plane follows rather than for a guessed number of seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutStatus:
+    done: bool
+    failed: bool
+    message: str
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
+    """Whether a Deployment's rollout is complete: the controller has seen the latest spec, every replica
+    runs the new template and is available, and no old replica is left; failed past its progress deadline."""
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    name = meta.get("name", "?")
+    if (status.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        return RolloutStatus(False, False, f"deployment {name}: waiting for the controller to see the new spec")
+    progressing = _condition(deployment, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return RolloutStatus(False, True, f"deployment {name}: exceeded its progress deadline")
+    wanted = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas") or 0
+    total = status.get("replicas") or 0
+    available = status.get("availableReplicas") or 0
+    if updated < wanted:
+        return RolloutStatus(False, False, f"deployment {name}: {updated} of {wanted} replicas updated")
+    if total > updated:
+        return RolloutStatus(False, False, f"deployment {name}: {total - updated} old replicas pending termination")
+    if available < updated:
+        return RolloutStatus(False, False, f"deployment {name}: {available} of {updated} updated replicas available")
+    return RolloutStatus(True, False, f"deployment {name}: {available} of {wanted} replicas updated and available")
+
+
+def fully_available(deployment: Mapping[str, Any]) -> bool:
+    """Safe to send all traffic to: rolled out, with at least one replica, all of them available."""
+    status = rollout_status(deployment)
+    wanted = (deployment.get("spec") or {}).get("replicas", 1)
+    return status.done and wanted > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointsView:
+    ready: frozenset[str]  #: pod names of ready endpoints
+    not_ready: frozenset[str]  #: pod names of endpoints listed but not ready (or terminating)
+
+
+def endpoints_view(slices: Iterable[Mapping[str, Any]]) -> EndpointsView:
+    ready: set[str] = set()
+    not_ready: set[str] = set()
+    for endpoint_slice in slices:
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            target = (endpoint.get("targetRef") or {}).get("name") or ",".join(endpoint.get("addresses") or [])
+            conditions = endpoint.get("conditions") or {}
+            # An unset `ready` means ready (EndpointSlice API); terminating endpoints carry ready=false.
+            if conditions.get("ready", True) and not conditions.get("terminating", False):
+                ready.add(target)
+            else:
+                not_ready.add(target)
+    return EndpointsView(frozenset(ready), frozenset(not_ready))
+
+
+def serves_only(view: EndpointsView, pods: Iterable[str]) -> bool:
+    """The Service's endpoints list only the given pods, at least one of them ready: what a proxy that
+    follows the slices will send traffic to."""
+    wanted = set(pods)
+    return bool(view.ready) and view.ready <= wanted and view.not_ready <= wanted

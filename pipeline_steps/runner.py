@@ -1,0 +1,123 @@
+"""The runner: chooses the steps, plans each, executes unless dry-run, keeps the state, decides the outcome."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable, Sequence
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, PipelineError
+from pipeline_steps.outcome import ExitCode
+from pipeline_steps.report import RunReport, StepReport, StepStatus
+from pipeline_steps.step_names import STEP_NAMES
+from pipeline_steps.steps import STEPS, Step
+
+#: Facts copied into the report: what CI outputs and summaries show.
+REPORTED_FACTS = (
+    "active_role", "idle_role", "previous_role", "target_role", "image", "image_ref",
+    "public_url", "preview_url", "switched", "switch_seconds", "approval",
+)  # fmt: skip
+
+
+def select_steps(only: Sequence[str] = (), first: str | None = None, last: str | None = None) -> list[str]:
+    """The steps to run, in pipeline order: --only (repeatable), or the range --from..--to."""
+    for name in [*only, first, last]:
+        if name is not None and name not in STEP_NAMES:
+            raise ConfigError(f"unknown step {name!r}", field="step", hint=f"steps are: {', '.join(STEP_NAMES)}")
+    if only:
+        return [name for name in STEP_NAMES if name in only]
+    start = STEP_NAMES.index(first) if first else 0
+    end = STEP_NAMES.index(last) if last else len(STEP_NAMES) - 1
+    if start > end:
+        raise ConfigError(f"--from {first} comes after --to {last}", hint=f"the order is {', '.join(STEP_NAMES)}")
+    return list(STEP_NAMES[start : end + 1])
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
+    """Plan one step and, unless this is a dry-run or there is nothing to do, execute it."""
+    started = time.monotonic()
+    try:
+        plan = step.plan(ctx)
+        ctx.facts.update(plan.data)
+        if ctx.dry_run and not step.read_only:
+            status = StepStatus.UNCHANGED if plan.noop else StepStatus.PLANNED
+            return StepReport(step.name, status, plan.summary, time.monotonic() - started, plan.changes, plan.diff)
+        if plan.noop:
+            return StepReport(step.name, StepStatus.UNCHANGED, plan.summary, time.monotonic() - started)
+        outcome = step.execute(ctx, plan)
+        return StepReport(
+            step.name,
+            outcome.status,
+            outcome.summary,
+            time.monotonic() - started,
+            outcome.changes,
+            plan.diff,
+            outcome.checks,
+            error=outcome.error,
+        )
+    except ConfigError:
+        raise
+    except ApprovalRejected as exc:
+        return StepReport(step.name, StepStatus.REJECTED, str(exc), time.monotonic() - started, error=str(exc))
+    except ApprovalPending as exc:
+        return StepReport(step.name, StepStatus.AWAITING_APPROVAL, str(exc), time.monotonic() - started)
+    except PipelineError as exc:
+        return StepReport(step.name, StepStatus.FAILED, str(exc), time.monotonic() - started, error=str(exc))
+
+
+def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
+    """The one place that maps what happened to an exit code.
+
+    A confirm run alone (`step confirm`, a CI stage) that hands the decision to the CI's gate has done its
+    job: exit 0. In a chain (`run`) it stops the release before switch: AWAITING_APPROVAL."""
+    statuses = [step.status for step in report.steps]
+    if StepStatus.ROLLED_BACK in statuses:
+        return ExitCode.ROLLED_BACK
+    if StepStatus.REJECTED in statuses:
+        return ExitCode.REJECTED
+    if StepStatus.FAILED in statuses:
+        return ExitCode.FAILED
+    if StepStatus.AWAITING_APPROVAL in statuses and not single_step:
+        return ExitCode.AWAITING_APPROVAL
+    return ExitCode.OK
+
+
+def run(
+    ctx: ReleaseContext,
+    names: Sequence[str],
+    *,
+    on_step_start: Callable[[str], None] = lambda _name: None,
+    on_step_done: Callable[[StepReport], None] = lambda _report: None,
+    save: Callable[[], None] = lambda: None,
+) -> RunReport:
+    """Run `names` in order and stop at the first step that does not succeed."""
+    report = RunReport(
+        app=ctx.config.app,
+        namespace=ctx.cluster.namespace,
+        strategy=ctx.config.strategy,
+        run_id=ctx.run_id,
+        dry_run=ctx.dry_run,
+        started_at=_now(),
+    )
+    by_name = {step.name: step for step in STEPS}
+    for name in names:
+        on_step_start(name)
+        step_report = run_step(ctx, by_name[name])
+        report.steps.append(step_report)
+        ctx.state.steps[name] = step_report.status.value
+        if not ctx.dry_run:
+            save()
+        on_step_done(step_report)
+        if not step_report.ok:
+            break
+    report.finished_at = _now()
+    report.facts = {key: ctx.facts[key] for key in REPORTED_FACTS if ctx.facts.get(key) is not None}
+    code = exit_code_for(report, single_step=len(names) == 1)
+    report.exit_code = int(code)
+    report.outcome = code.name.lower()
+    return report

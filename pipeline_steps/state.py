@@ -1,0 +1,76 @@
+"""A run's state between separate `step` invocations (CI stages). The cluster stays the source of truth:
+this file only carries one run's facts from stage to stage, and a lost file is rebuilt from the cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps.errors import ConfigError
+
+STATE_DIR = Path(".pipeline-steps")
+
+
+@dataclasses.dataclass
+class RunState:
+    app: str
+    run_id: str
+    strategy: str
+    #: What the steps found and did: active_role, target_role, previous_role, image, image_digest, switched...
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The last status of each step that ran in this run.
+    steps: dict[str, str] = dataclasses.field(default_factory=dict)
+    started_at: str = ""
+    finished: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def default_state_path(app: str, workspace: Path) -> Path:
+    return workspace / STATE_DIR / "state" / f"{app}.json"
+
+
+def rendered_dir(app: str, workspace: Path) -> Path:
+    """Where deploy writes the manifests it applied, for reports and archives; post-clean removes it."""
+    return workspace / STATE_DIR / "rendered" / app
+
+
+def resolve_state_path(explicit: str | None, env: Mapping[str, str], app: str, workspace: Path) -> Path:
+    chosen = explicit or env.get("PIPELINE_STEPS_STATE")
+    return Path(chosen) if chosen else default_state_path(app, workspace)
+
+
+def load_state(path: Path) -> RunState | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"state file is unreadable: {exc}", source=str(path), hint="delete it; it is rebuilt from the cluster"
+        ) from exc
+    try:
+        return RunState(**data)
+    except TypeError as exc:
+        raise ConfigError(
+            "state file was written by another version", source=str(path), hint="delete it; run pre-clean"
+        ) from exc
+
+
+def save_state(path: Path, state: RunState) -> None:
+    """Write atomically, so a stage killed mid-write never leaves half a file for the next stage."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(state.to_json())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

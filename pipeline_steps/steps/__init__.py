@@ -1,0 +1,22 @@
+"""The release steps, in the order a pipeline runs them."""
+
+from __future__ import annotations
+
+from pipeline_steps.step_names import STEP_NAMES
+from pipeline_steps.steps import check_env, confirm, deploy, post_clean, pre_clean, prepare_image, switch, verify
+from pipeline_steps.steps.base import Outcome, Step
+
+STEPS: tuple[Step, ...] = (
+    Step("pre-clean", pre_clean.plan, pre_clean.execute),
+    Step("prepare-image", prepare_image.plan, prepare_image.execute),
+    Step("check-env", check_env.plan, check_env.execute, read_only=True),
+    Step("deploy", deploy.plan, deploy.execute),
+    Step("verify-staged", verify.plan_staged, verify.execute_staged),
+    Step("confirm", confirm.plan, confirm.execute),
+    Step("switch", switch.plan, switch.execute),
+    Step("verify-prod", verify.plan_prod, verify.execute_prod),
+    Step("post-clean", post_clean.plan, post_clean.execute),
+)
+assert tuple(step.name for step in STEPS) == STEP_NAMES
+
+__all__ = ["STEPS", "STEP_NAMES", "Outcome", "Step"]

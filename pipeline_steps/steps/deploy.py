@@ -1,0 +1,60 @@
+"""deploy: server-side apply of the rendered manifests to the idle role (blue/green) or the app (rolling),
+then wait by watch until the rollout is complete; a rolling release that fails is undone by itself."""
+
+from __future__ import annotations
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import RolloutFailed
+from pipeline_steps.kube.readiness import fully_available
+from pipeline_steps.render import manifest_to_yaml
+from pipeline_steps.report import StepStatus
+from pipeline_steps.state import rendered_dir
+from pipeline_steps.steps.base import Outcome
+from pipeline_steps.strategies import strategy_for
+from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.workloads import apply_changes, deployments, ensure_namespace, plan_apply, wait_rollouts
+
+
+def plan(ctx: ReleaseContext) -> Plan:
+    strategy = strategy_for(ctx)
+    if ctx.facts.get("already_live"):
+        return Plan("this release is already public: nothing to deploy", noop=True)
+    manifests = strategy.deploy_manifests()
+    namespace_exists = ctx.cluster.namespace_exists()
+    changes = plan_apply(ctx, manifests, namespace_exists=namespace_exists)
+    todo = [f"{c.action} {c.label}" for c in changes if c.action != "unchanged"]
+    if not namespace_exists:
+        todo.insert(0, f"create Namespace/{ctx.cluster.namespace}")
+    names = [m.name for m in deployments(manifests)]
+    target = ctx.facts.get("target_role")
+    where = f"role {target}" if ctx.config.strategy == "bluegreen" else f"namespace {ctx.cluster.namespace}"
+    available = namespace_exists and all(
+        (d := ctx.cluster.get("apps/v1", "Deployment", n)) is not None and fully_available(d) for n in names
+    )
+    if not todo and available:
+        return Plan(f"{where} already runs this release", noop=True, data={"deployments": names})
+    summary = f"apply {len(todo)} objects to {where}" if todo else f"wait for {where} to become available"
+    return Plan(summary, todo, "".join(c.diff for c in changes), data={"deployments": names})
+
+
+def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
+    strategy = strategy_for(ctx)
+    manifests = strategy.deploy_manifests()
+    rendered = rendered_dir(ctx.config.app, ctx.workspace)
+    rendered.mkdir(parents=True, exist_ok=True)
+    (rendered / f"{ctx.facts.get('target_role') or ctx.config.app}.yaml").write_text(manifest_to_yaml(manifests))
+    created = ensure_namespace(ctx)
+    done = ([f"create Namespace/{ctx.cluster.namespace}"] if created else []) + apply_changes(
+        ctx, plan_apply(ctx, manifests, namespace_exists=True)
+    )
+    names = [m.name for m in deployments(manifests)]
+    ctx.facts["deployed"] = True
+    try:
+        wait_rollouts(ctx, names, ctx.config.timeouts.rollout_s)
+    except RolloutFailed as exc:
+        undone = strategy.deploy_failed(names, exc)
+        if undone is None:
+            raise
+        ctx.facts["deployed"] = False
+        return Outcome(undone, StepStatus.ROLLED_BACK, done, error=str(exc))
+    return Outcome(f"{plan.summary}: rolled out", changes=done)

@@ -1,0 +1,29 @@
+"""pre-clean: remove leftovers of an earlier, aborted run of this app, and nothing else."""
+
+from __future__ import annotations
+
+import shutil
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.state import rendered_dir
+from pipeline_steps.steps.base import Outcome
+from pipeline_steps.strategies.base import Plan
+
+
+def plan(ctx: ReleaseContext) -> Plan:
+    leftovers = []
+    rendered = rendered_dir(ctx.config.app, ctx.workspace)
+    if rendered.exists():
+        leftovers.append(f"remove rendered manifests {rendered}")
+    previous = ctx.state.facts.get("previous_run")
+    if previous:
+        leftovers.append(f"forget the state of run {previous}")
+    if not leftovers:
+        return Plan("no leftovers of an earlier run", noop=True)
+    return Plan("remove leftovers of an earlier run", leftovers, data={"rendered": str(rendered)})
+
+
+def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
+    shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
+    ctx.state.facts.pop("previous_run", None)
+    return Outcome(plan.summary, changes=plan.changes)

@@ -1,0 +1,81 @@
+"""verify-staged and verify-prod: HTTP and command checks against the staged role's test endpoint and
+the public endpoint. A failing verify-prod puts the previous release back in public by itself."""
+
+from __future__ import annotations
+
+from pipeline_steps.checks import parse_checks, run_checks
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import PipelineError
+from pipeline_steps.report import CheckResult, StepStatus
+from pipeline_steps.steps.base import Outcome
+from pipeline_steps.strategies import strategy_for
+from pipeline_steps.strategies.base import Plan
+
+URL_TIMEOUT = 60.0
+
+
+def _checks(ctx: ReleaseContext, stage: str) -> list:  # type: ignore[type-arg]
+    items = ctx.config.verify_staged if stage == "staged" else ctx.config.verify_prod
+    return parse_checks(items or [], source=str(ctx.config.path), field=f"verify.{stage}")
+
+
+def _plan(ctx: ReleaseContext, stage: str) -> Plan:
+    checks = _checks(ctx, stage)
+    if not checks:
+        return Plan(f"no {stage} checks configured", noop=True)
+    names = ", ".join(c.name for c in checks)
+    endpoint = "test endpoint of the new role" if stage == "staged" else "public endpoint"
+    return Plan(f"run {len(checks)} checks ({names}) against the {endpoint}", [f"check {c.name}" for c in checks])
+
+
+def _run(ctx: ReleaseContext, stage: str) -> tuple[str | None, list[CheckResult]]:
+    strategy = strategy_for(ctx)
+    url = strategy.staged_url(URL_TIMEOUT) if stage == "staged" else strategy.public_url(URL_TIMEOUT)
+    ctx.facts["preview_url" if stage == "staged" else "public_url"] = url
+    results = run_checks(
+        _checks(ctx, stage),
+        base_url=url,
+        on_result=lambda r: ctx.progress(f"check {r.name}: {'passed' if r.passed else 'FAILED'} {r.detail}"),
+    )
+    ctx.facts[f"{stage}_checks"] = [
+        {"name": r.name, "target": r.target, "passed": r.passed, "detail": r.detail} for r in results
+    ]
+    return url, results
+
+
+def _failed(results: list[CheckResult]) -> list[str]:
+    return [r.name for r in results if not r.passed]
+
+
+def plan_staged(ctx: ReleaseContext) -> Plan:
+    return _plan(ctx, "staged")
+
+
+def execute_staged(ctx: ReleaseContext, plan: Plan) -> Outcome:
+    url, results = _run(ctx, "staged")
+    failed = _failed(results)
+    if failed:
+        return Outcome(
+            f"{len(failed)} of {len(results)} staged checks failed ({', '.join(failed)}); public traffic untouched",
+            StepStatus.FAILED,
+            checks=results,
+            error=f"staged checks failed: {', '.join(failed)}",
+        )
+    return Outcome(f"{len(results)} staged checks passed at {url}", checks=results)
+
+
+def plan_prod(ctx: ReleaseContext) -> Plan:
+    return _plan(ctx, "prod")
+
+
+def execute_prod(ctx: ReleaseContext, plan: Plan) -> Outcome:
+    url, results = _run(ctx, "prod")
+    failed = _failed(results)
+    if not failed:
+        return Outcome(f"{len(results)} prod checks passed at {url}", checks=results)
+    reason = f"{len(failed)} of {len(results)} prod checks failed ({', '.join(failed)})"
+    try:
+        summary = strategy_for(ctx).revert(reason)
+    except PipelineError as exc:
+        return Outcome(str(exc), StepStatus.FAILED, checks=results, error=reason)
+    return Outcome(summary, StepStatus.ROLLED_BACK, ["switch back"], checks=results, error=reason)

@@ -1,0 +1,111 @@
+"""Rolling update: one Deployment rolled by the deployment controller within maxSurge/maxUnavailable;
+a rollout that does not complete in its deadline is undone to the previous revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import RolloutFailed
+from pipeline_steps.kube.readiness import rollout_status
+from pipeline_steps.render import Manifest
+from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.workloads import (
+    deployments,
+    render,
+    service_url,
+    undo_deployment,
+    wait_rollouts,
+    wait_service_url,
+)
+
+UNRESOLVED_IMAGE = "unresolved-image"
+
+
+class Rolling:
+    name = "rolling"
+
+    def __init__(self, ctx: ReleaseContext) -> None:
+        self.ctx = ctx
+
+    def manifests(self, *, names_only: bool = False) -> list[Manifest]:
+        image_var = self.ctx.config.image.variable
+        if names_only and image_var not in self.ctx.variables():
+            return render(self.ctx, None, **{image_var: UNRESOLVED_IMAGE})
+        return render(self.ctx, None)
+
+    def deployment_names(self) -> list[str]:
+        return [m.name for m in deployments(self.manifests(names_only=True))]
+
+    def inspect(self) -> Plan:
+        exists = self.ctx.cluster.namespace_exists()
+        found = {
+            n: self.ctx.cluster.get("apps/v1", "Deployment", n) if exists else None for n in self.deployment_names()
+        }
+        live = {
+            name: {
+                "revision": ((d or {}).get("metadata", {}).get("annotations") or {}).get(
+                    "deployment.kubernetes.io/revision"
+                ),
+                "images": [c.get("image") for c in d["spec"]["template"]["spec"].get("containers") or []] if d else [],
+                "rollout": rollout_status(d).message if d else "not deployed",
+            }
+            for name, d in found.items()
+        }
+        first = not any(found.values())
+        summary = "first release" if first else "; ".join(f"{n}: revision {v['revision']}" for n, v in live.items())
+        return Plan(summary, noop=True, data={"deployments": live, "first_release": first, "namespace_exists": exists})
+
+    def deploy_manifests(self) -> list[Manifest]:
+        return self.manifests()
+
+    def deploy_failed(self, names: list[str], error: Exception) -> str | None:
+        undone = []
+        for name in names:
+            revision = undo_deployment(self.ctx, name)
+            undone.append(f"{name} to revision {revision}")
+        wait_rollouts(self.ctx, names, self.ctx.config.timeouts.rollout_s)
+        return f"{error}; undone: {', '.join(undone)}"
+
+    def staged_url(self, timeout: float) -> str | None:
+        # A rolling update has no staged copy: the staged checks see the rolled-out release in public.
+        return self.public_url(timeout)
+
+    def public_url(self, timeout: float) -> str | None:
+        name = self.ctx.config.rolling.public_service
+        if self.ctx.cluster.get("v1", "Service", name) is None:
+            return None
+        return wait_service_url(self.ctx, name, timeout)
+
+    def plan_switch(self) -> Plan:
+        return Plan("rolling update: the public Service already sends traffic to the new pods", noop=True)
+
+    def switch(self, plan: Plan) -> Plan:
+        return plan
+
+    def revert(self, reason: str) -> str:
+        names = [n for n in self.deployment_names() if self.ctx.facts.get("deployed")]
+        if not names:
+            raise RolloutFailed(f"{reason}; nothing was deployed in this run, so there is nothing to undo")
+        return str(self.deploy_failed(names, RolloutFailed(reason)))
+
+    def plan_post_clean(self) -> Plan:
+        return Plan("rolling update: no old role to clean up", noop=True)
+
+    def post_clean(self, plan: Plan) -> Plan:
+        return plan
+
+    def plan_rollback(self) -> Plan:
+        names = self.deployment_names()
+        return Plan("undo to the previous revision", [f"undo Deployment/{n}" for n in names], data={"names": names})
+
+    def rollback(self, plan: Plan) -> Plan:
+        names = list(plan.data["names"])
+        done = [f"{n} to revision {undo_deployment(self.ctx, n)}" for n in names]
+        wait_rollouts(self.ctx, names, self.ctx.config.timeouts.rollout_s)
+        return Plan(f"undone: {', '.join(done)}", plan.changes)
+
+    def status(self) -> dict[str, Any]:
+        data = self.inspect().data
+        service = self.ctx.cluster.get("v1", "Service", self.ctx.config.rolling.public_service)
+        return {"strategy": self.name, "public_url": service_url(service), **data}

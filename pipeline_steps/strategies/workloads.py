@@ -1,0 +1,201 @@
+"""What both strategies do with workloads: render, plan an apply as a diff, apply, wait, undo."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import ConfigError, RolloutFailed
+from pipeline_steps.kube.cluster import WaitTimeout
+from pipeline_steps.kube.diff import object_diff
+from pipeline_steps.kube.readiness import rollout_status
+from pipeline_steps.render import Manifest, check_manifests, load_manifests
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+
+def render(ctx: ReleaseContext, role: str | None, **defaults: str) -> list[Manifest]:
+    """The app's manifests for one role (blue/green) or for the app (rolling), validated. `defaults`
+    fill variables that are otherwise unset."""
+    config = ctx.config
+    variables = {**defaults, **ctx.variables(**({"TARGET_ROLE": role} if role else {}))}
+    manifests, warnings = load_manifests(config.manifests, base_dir=config.base_dir, variables=variables)
+    for warning in warnings:
+        ctx.progress(f"warning: {warning}")
+    findings = check_manifests(
+        manifests,
+        strategy=config.strategy,
+        role_label=config.bluegreen.role_label if config.strategy == "bluegreen" else None,
+        public_service=config.public_service,
+        allow_missing_readiness=config.allow_missing_readiness,
+    )
+    errors = [f for f in findings if f.level == "error"]
+    for finding in findings:
+        if finding.level != "error":
+            ctx.progress(f"warning: {finding.where}: {finding.field}: {finding.message}")
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{first.message}{more}", source=first.where, field=first.field, hint=first.hint)
+    return manifests
+
+
+def deployments(manifests: Iterable[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m.kind == "Deployment"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectChange:
+    manifest: Manifest
+    live: dict[str, Any] | None
+    diff: str
+
+    @property
+    def action(self) -> str:
+        if self.live is None:
+            return "create"
+        return "update" if self.diff else "unchanged"
+
+    @property
+    def label(self) -> str:
+        return f"{self.manifest.kind}/{self.manifest.name}"
+
+
+def plan_apply(ctx: ReleaseContext, manifests: Sequence[Manifest], *, namespace_exists: bool) -> list[ObjectChange]:
+    """Ask the API server what applying would give (server-side dry-run) and diff it against what is live.
+
+    In a namespace that does not exist yet, the server cannot dry-run namespaced objects; they are all
+    creations, shown in full."""
+    changes = []
+    for manifest in manifests:
+        if not namespace_exists:
+            changes.append(ObjectChange(manifest, None, object_diff(None, manifest.body, _label(manifest))))
+            continue
+        live = ctx.cluster.get(manifest.api_version, manifest.kind, manifest.name)
+        planned = ctx.cluster.apply(manifest.body, dry_run=True)
+        changes.append(ObjectChange(manifest, live, object_diff(live, planned, _label(manifest))))
+    return changes
+
+
+def _label(manifest: Manifest) -> str:
+    return f"{manifest.kind}/{manifest.name}"
+
+
+def ensure_namespace(ctx: ReleaseContext) -> bool:
+    """Create the namespace of a first release; True if it was created."""
+    if ctx.cluster.namespace_exists():
+        return False
+    ctx.cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ctx.cluster.namespace}})
+    return True
+
+
+def apply_changes(ctx: ReleaseContext, changes: Iterable[ObjectChange]) -> list[str]:
+    done = []
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        ctx.cluster.apply(change.manifest.body)
+        done.append(f"{change.action} {change.label}")
+        ctx.progress(f"applied {change.label}")
+    return done
+
+
+def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float) -> None:
+    """Wait by watch until every named Deployment has rolled out; RolloutFailed past the deadline."""
+    deadline = time.monotonic() + timeout
+    for name in names:
+
+        def done(objects: dict[str, dict[str, Any]], name: str = name) -> bool:
+            return name in objects and rollout_status(objects[name]).done
+
+        def failed(objects: dict[str, dict[str, Any]], name: str = name) -> str | None:
+            status = rollout_status(objects[name]) if name in objects else None
+            return status.message if status and status.failed else None
+
+        def describe(objects: dict[str, dict[str, Any]], name: str = name) -> str:
+            return rollout_status(objects[name]).message if name in objects else f"deployment {name}: not found"
+
+        try:
+            objects = ctx.cluster.wait(
+                "apps/v1",
+                "Deployment",
+                name=name,
+                done=done,
+                failed=failed,
+                describe=describe,
+                timeout=max(1.0, deadline - time.monotonic()),
+                on_progress=ctx.progress,
+            )
+        except WaitTimeout as exc:
+            raise RolloutFailed(f"rollout of deployment {name} did not complete: {exc.message}") from exc
+        reason = failed(objects)
+        if reason:
+            raise RolloutFailed(f"rollout failed: {reason}")
+
+
+def previous_template(ctx: ReleaseContext, deployment: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The pod template of the revision before the Deployment's current one, from its ReplicaSets."""
+    selector = (deployment.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
+    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+    uid = deployment["metadata"]["uid"]
+    current = int(((deployment["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)) or 0)
+    candidates = []
+    for replica_set in ctx.cluster.list("apps/v1", "ReplicaSet", label_selector=label_selector):
+        owners = replica_set["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == uid for o in owners):
+            continue
+        revision = int((replica_set["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) or 0)
+        if 0 < revision < current:
+            candidates.append((revision, replica_set))
+    if not candidates:
+        return None
+    revision, replica_set = max(candidates, key=lambda pair: pair[0])
+    template = dict(replica_set["spec"]["template"])
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    labels.pop("pod-template-hash", None)
+    template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
+    return revision, template
+
+
+def undo_deployment(ctx: ReleaseContext, name: str) -> int:
+    """Put the Deployment back on its previous revision's template, as `kubectl rollout undo` does."""
+    deployment = ctx.cluster.get("apps/v1", "Deployment", name)
+    if deployment is None:
+        raise RolloutFailed(f"cannot undo deployment {name}: it does not exist")
+    previous = previous_template(ctx, deployment)
+    if previous is None:
+        raise RolloutFailed(f"cannot undo deployment {name}: it has no earlier revision (first release)")
+    revision, template = previous
+    ctx.progress(f"undoing deployment {name} to revision {revision}")
+    ctx.cluster.replace_field("apps/v1", "Deployment", name, "/spec/template", template)
+    return revision
+
+
+def service_url(service: dict[str, Any] | None) -> str | None:
+    """http://address:port of a Service reachable from outside: its load balancer's address."""
+    if not service:
+        return None
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    ports = (service.get("spec") or {}).get("ports") or []
+    if not ingress or not ports:
+        return None
+    host = ingress[0].get("ip") or ingress[0].get("hostname")
+    return f"http://{host}:{ports[0]['port']}" if host else None
+
+
+def wait_service_url(ctx: ReleaseContext, name: str, timeout: float) -> str:
+    objects = ctx.cluster.wait(
+        "v1",
+        "Service",
+        name=name,
+        done=lambda objs: service_url(objs.get(name)) is not None,
+        describe=lambda objs: f"service {name}: waiting for its load balancer address",
+        timeout=timeout,
+        on_progress=ctx.progress,
+    )
+    url = service_url(objects.get(name))
+    assert url is not None
+    return url

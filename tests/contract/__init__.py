@@ -1,0 +1,1 @@
+"""Contract tests: the client against local servers that speak the documented protocol of a CI service."""

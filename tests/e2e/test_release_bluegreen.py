@@ -1,0 +1,185 @@
+"""Blue/green releases on the cluster, judged by what users of the public endpoint see."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_steps.outcome import ExitCode
+from tests.support.cluster import Cluster
+from tests.support.release import Workspace
+from tests.support.traffic import Load, fetch
+
+V1, V2, V3 = "registry.local/web:v1", "registry.local/web:v2", "registry.local/web:v3"
+
+
+@pytest.fixture
+def workspace(cluster: Cluster, namespace: str, tmp_path: Path) -> Workspace:
+    return Workspace.create(tmp_path, "bluegreen", cluster.kubeconfig, NAMESPACE=namespace)
+
+
+def _selector(cluster: Cluster, namespace: str) -> dict[str, str]:
+    return dict(cluster.core.read_namespaced_service("web", namespace).spec.selector)
+
+
+def _images(url: str, count: int = 20) -> set[str | None]:
+    return {fetch(url).image for _ in range(count)}
+
+
+def _settled_images(url: str, timeout: float = 10.0) -> set[str | None]:
+    """What the endpoint serves once the data plane has caught up with the EndpointSlices (kube-proxy
+    lags them on a real cluster too; the sandbox's proxy by its propagation delay)."""
+    deadline = time.monotonic() + timeout
+    seen = _images(url)
+    while len(seen) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = _images(url)
+    time.sleep(1.0)
+    return _images(url)
+
+
+def _versions(cluster: Cluster, namespace: str) -> dict[str, str]:
+    """resourceVersion of every object a release touches: equal before and after means nothing changed."""
+    found = {}
+    for d in cluster.apps.list_namespaced_deployment(namespace).items:
+        found[f"Deployment/{d.metadata.name}"] = d.metadata.resource_version
+    for s in cluster.core.list_namespaced_service(namespace).items:
+        found[f"Service/{s.metadata.name}"] = s.metadata.resource_version
+    for c in cluster.core.list_namespaced_config_map(namespace).items:
+        found[f"ConfigMap/{c.metadata.name}"] = c.metadata.resource_version
+    return found
+
+
+def _release(workspace: Workspace, image: str, *args: str, **env: str) -> Any:
+    result = workspace.run("--image", image, *args, **env)
+    return result
+
+
+def test_first_release_then_blue_green_switch_moves_traffic(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    first = _release(workspace, V1)
+    assert first.code == ExitCode.OK, first
+    assert _selector(cluster, namespace)["role"] == "blue"
+    public = cluster.service_url(namespace, "web")
+    assert _images(public) == {V1}
+
+    # Stage v2 on the idle role: the public endpoint still serves only v1, the test endpoint v2.
+    staged = _release(workspace, V2, "--to", "verify-staged")
+    assert staged.code == ExitCode.OK, staged
+    assert staged.json()["facts"]["target_role"] == "green"
+    assert _images(public) == {V1}
+    assert _images(cluster.service_url(namespace, "web-test-green")) == {V2}
+
+    with Load(public) as load:
+        switched = workspace.run("--image", V2, "--from", "confirm")
+    assert switched.code == ExitCode.OK, switched
+    assert switched.statuses()["switch"] == "succeeded"
+    assert _selector(cluster, namespace)["role"] == "green"
+    assert _settled_images(public) == {V2}
+    assert not load.failures, load.summary()
+    # Once the switch reported done, no answer came from the old release.
+    images = [a.image for a in load.answers]
+    assert images[0] == V1 and images[-1] == V2
+    last_v1 = max(i for i, image in enumerate(images) if image == V1)
+    assert all(image == V2 for image in images[last_v1 + 1 :])
+
+    annotations = cluster.core.read_namespaced_service("web", namespace).metadata.annotations
+    assert annotations["pipeline-steps.dev/active-role"] == "green"
+    assert annotations["pipeline-steps.dev/previous-role"] == "blue"
+    assert annotations["pipeline-steps.dev/image"] == V2
+
+
+def test_second_identical_release_changes_nothing(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    before = _versions(cluster, namespace)
+    again = _release(workspace, V1)
+    assert again.code == ExitCode.OK, again
+    assert set(again.statuses().values()) <= {"unchanged", "succeeded"}
+    assert again.statuses()["deploy"] == "unchanged"
+    assert again.statuses()["switch"] == "unchanged"
+    assert _versions(cluster, namespace) == before
+
+
+def test_failing_prod_check_switches_back_by_itself(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    public = cluster.service_url(namespace, "web")
+    with Load(public) as load:
+        failed = _release(workspace, V2, PROD_BODY="an answer this release never gives")
+    assert failed.code == ExitCode.ROLLED_BACK, failed
+    assert failed.statuses()["verify-prod"] == "rolled-back"
+    assert "switched public traffic back to role blue" in failed.stdout
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert _settled_images(public) == {V1}
+    assert not load.failures, load.summary()
+
+
+def test_dry_run_plans_and_changes_nothing(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    before = _versions(cluster, namespace)
+    planned = workspace.cli("run", "-c", str(workspace.config), "--image", V2, "--dry-run")
+    assert planned.code == ExitCode.OK, planned
+    assert _versions(cluster, namespace) == before
+    # The plan shows what would change, as a diff, and the switch it would make.
+    assert "planned" in planned.stdout
+    assert f"+        image: {V2}" in planned.stdout
+    assert "role: blue -> green" in planned.stdout
+    assert not (workspace.path / ".pipeline-steps" / "state" / "web.json").read_text().count(V2)
+
+
+def test_stage_by_stage_gives_the_same_release(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
+    """As CI stages run it: one `step` per process, chained only by the state file."""
+    assert _release(workspace, V1).code == ExitCode.OK
+    env = {"PIPELINE_STEPS_RUN_ID": "build-42", "PIPELINE_STEPS_IMAGE": V2}
+    for name in ("pre-clean", "prepare-image", "check-env", "deploy", "verify-staged", "confirm", "switch",
+                 "verify-prod", "post-clean"):  # fmt: skip
+        result = workspace.step(name, **env)
+        assert result.code == ExitCode.OK, f"{name}: {result}"
+    assert _selector(cluster, namespace)["role"] == "green"
+    public = cluster.service_url(namespace, "web")
+    assert _settled_images(public) == {V2}
+    state = json.loads((workspace.path / ".pipeline-steps" / "state" / "web.json").read_text())
+    assert state["run_id"] == "build-42"
+    assert state["facts"]["previous_role"] == "blue"
+    annotations = cluster.core.read_namespaced_service("web", namespace).metadata.annotations
+    assert annotations["pipeline-steps.dev/run-id"] == "build-42"
+
+
+def test_rollback_command_and_scale_down_policy(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    assert _release(workspace, V2).code == ExitCode.OK
+    public = cluster.service_url(namespace, "web")
+    rollback = workspace.cli("rollback", "-c", str(workspace.config))
+    assert rollback.code == ExitCode.OK, rollback
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert _settled_images(public) == {V1}
+
+    released = _release(workspace, V3, POST_CLEAN="scale-down")
+    assert released.code == ExitCode.OK, released
+    assert _selector(cluster, namespace)["role"] == "green"
+    assert cluster.apps.read_namespaced_deployment("web-blue", namespace).spec.replicas == 0
+    status = workspace.cli("status", "-c", str(workspace.config), "--output", "json")
+    assert status.code == ExitCode.OK, status
+    shown = status.json()
+    assert shown["active_role"] == "green"
+    assert shown["roles"]["green"]["deployments"]["web-green"]["images"] == [V3]
+    # Rolling back to a scaled-down role would leave the public endpoint without backends: refused.
+    refused = workspace.cli("rollback", "-c", str(workspace.config))
+    assert refused.code == ExitCode.FAILED, refused
+    assert "not fully available" in refused.stderr
+    assert _selector(cluster, namespace)["role"] == "green"
+
+
+def test_bad_config_is_a_usage_error_naming_file_and_line(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    manifest = workspace.path / "deploy" / "app.yaml"
+    manifest.write_text(manifest.read_text().replace("${IMAGE}", "${IMAGE_TYPO}"))
+    result = _release(workspace, V1)
+    assert result.code == ExitCode.USAGE, result
+    assert "app.yaml:" in result.stderr and "IMAGE_TYPO" in result.stderr
+    assert cluster.apps.list_namespaced_deployment(namespace).items == []
