@@ -6,7 +6,8 @@ listens on the loopback twin 127.<net>.<node>.<n>, which is what carries traffic
 connects to the virtual address itself: the proxy translates before it connects.
 
 LoadBalancer Services get 127.<net>.0.<k>. <net> is chosen per sandbox so two sandboxes on one
-machine do not collide.
+machine do not collide: each holds a listening socket on 127.<net>.255.254 for as long as it runs,
+and a new sandbox takes only a <net> where nothing listens.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def load_balancer_ip(net: int, index: int) -> str:
     if not 1 <= index <= 254:
         raise ValueError("the sandbox has room for 254 LoadBalancer Services")
     return f"{LOOPBACK_FIRST_OCTET}.{net}.0.{index}"
+
+
+def network_claim_ip(net: int) -> str:
+    """Where a sandbox listens for its whole life to mark <net> as taken, pods or not."""
+    return f"{LOOPBACK_FIRST_OCTET}.{net}.255.254"
 
 
 def pod_cidr(net: int, node_index: int) -> str:

@@ -17,13 +17,14 @@ from typing import Any
 
 from kubernetes import client, config
 
-from pipeline_steps.sandbox.addresses import pod_virtual_ip
+from pipeline_steps.sandbox.addresses import network_claim_ip, pod_virtual_ip
 from pipeline_steps.sandbox.containers import NodeContext
 from pipeline_steps.sandbox.informer import Informer
 from pipeline_steps.sandbox.layout import Layout
 from pipeline_steps.sandbox.nodes import NodeKeeper
 from pipeline_steps.sandbox.pod_runner import PodRunner
 from pipeline_steps.sandbox.proxy import DEFAULT_PROPAGATION_DELAY, ServiceProxy
+from pipeline_steps.sandbox.sockets import hold_address
 
 log = logging.getLogger("sandbox.agent")
 
@@ -68,6 +69,9 @@ class PodSupervisor:
         self.kube_version = kube_version
         self.ips = IpAllocator(net)
         self.runners: dict[str, PodRunner] = {}
+        #: Pods whose runner has finished but whose DELETED event has not come yet. The runner's
+        #: own final delete is seen first as a MODIFIED event, and that pod must not start again.
+        self._finished: set[str] = set()
         self._lock = threading.Lock()
 
     def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
@@ -76,6 +80,10 @@ class PodSupervisor:
             return
         uid = pod["metadata"]["uid"]
         with self._lock:
+            if uid in self._finished:
+                if kind == "DELETED":
+                    self._finished.discard(uid)
+                return
             runner = self.runners.get(uid)
             if runner is None:
                 if kind == "DELETED" or (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES:
@@ -84,7 +92,8 @@ class PodSupervisor:
                 self.runners[uid] = runner
                 runner.start()
                 return
-        runner.observe(kind, pod)
+            # Under the lock, so a DELETED that reaches a runner is seen by its on_exit.
+            runner.observe(kind, pod)
 
     def _new_runner(self, node_name: str, pod: dict[str, Any]) -> PodRunner:
         node_index = self.index[node_name]
@@ -106,6 +115,8 @@ class PodSupervisor:
         def on_exit(runner: PodRunner) -> None:
             with self._lock:
                 self.runners.pop(runner.uid, None)
+                if not runner.pod_deleted:
+                    self._finished.add(runner.uid)
             self.ips.release(node_index, ip)
 
         return PodRunner(node, pod, ip, on_exit=on_exit)
@@ -120,6 +131,8 @@ class PodSupervisor:
 
 
 def run(args: argparse.Namespace) -> None:
+    # Held until the process ends: no other sandbox on this machine takes our network meanwhile.
+    claim = hold_address(network_claim_ip(args.net))
     layout = Layout(Path(args.root))
     layout.pods.mkdir(parents=True, exist_ok=True)
     api = config.new_client_from_config(config_file=str(layout.kubeconfig))
@@ -160,6 +173,7 @@ def run(args: argparse.Namespace) -> None:
     loop.run_until_complete(proxy.close())
     if args.deregister:
         keeper.deregister()
+    claim.close()
     log.info("agent stopped")
 
 

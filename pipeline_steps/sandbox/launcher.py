@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline_steps.sandbox import control_plane as cp
-from pipeline_steps.sandbox.addresses import NETWORK_OCTETS
+from pipeline_steps.sandbox.addresses import NETWORK_OCTETS, network_claim_ip
 from pipeline_steps.sandbox.certs import ADMIN, create_pki
 from pipeline_steps.sandbox.layout import MARKER_ENV, Layout, SandboxState
-from pipeline_steps.sandbox.sockets import listening
+from pipeline_steps.sandbox.sockets import hold_address, listening
 
 REPO_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "build.sh"
 BIN_DIR_ENV = "PIPELINE_STEPS_SANDBOX_BIN"
@@ -73,13 +73,26 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _pick_network_octet() -> int:
-    """A pod network no other sandbox on this machine listens in."""
-    taken = {int(address.split(".")[1]) for address, _ in listening() if address.startswith("127.")}
-    free = [octet for octet in NETWORK_OCTETS if octet not in taken]
-    if not free:
-        raise SandboxError("every sandbox pod network (127.200-249.x.x) is in use; stop another sandbox first")
-    return random.choice(free)  # noqa: S311 - a spread, not a secret
+def _claim_network_octet() -> tuple[int, socket.socket]:
+    """A pod network no other sandbox on this machine uses, and the socket that claims it.
+
+    A running sandbox's agent listens on its network's claim address even while no pod or Service
+    of it does, so a network where nothing listens is free. The launcher holds its own claim until
+    the agent holds one; a second launcher that picked the same network in the same instant sees
+    the other claim, and both pick again."""
+    for _ in range(20):
+        taken = {int(address.split(".")[1]) for address, _ in listening() if address.startswith("127.")}
+        free = [octet for octet in NETWORK_OCTETS if octet not in taken]
+        if not free:
+            raise SandboxError("every sandbox pod network (127.200-249.x.x) is in use; stop another sandbox first")
+        octet = random.choice(free)  # noqa: S311 - a spread, not a secret
+        claim = hold_address(network_claim_ip(octet))
+        prefix = f"127.{octet}."
+        if {entry for entry in listening() if entry[0].startswith(prefix)} == {claim.getsockname()}:
+            return octet, claim
+        claim.close()
+        time.sleep(random.random() / 10)  # noqa: S311
+    raise SandboxError("could not claim a sandbox pod network: other sandboxes keep starting at the same time")
 
 
 def _kube_version(bin_dir: Path) -> str:
@@ -143,12 +156,29 @@ class Launcher:
         ports = cp.Ports(*_free_ports(5))
         apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
         cp.write_kubeconfigs(layout, apiserver_url)
+        network_octet, claim = _claim_network_octet()
+        try:
+            return self._start(layout, binaries, nodes, ports, network_octet, timeout, proxy_delay)
+        finally:
+            claim.close()  # the agent holds its own claim from its first moment
+
+    def _start(
+        self,
+        layout: Layout,
+        binaries: Path,
+        nodes: int,
+        ports: cp.Ports,
+        network_octet: int,
+        timeout: float,
+        proxy_delay: float | None,
+    ) -> SandboxState:
+        apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
         state = SandboxState(
             bin_dir=str(binaries),
             kube_version=_kube_version(binaries),
             apiserver_url=apiserver_url,
             etcd_url=f"http://127.0.0.1:{ports.etcd_client}",
-            network_octet=_pick_network_octet(),
+            network_octet=network_octet,
             nodes=[f"sandbox-node-{i}" for i in range(1, nodes + 1)],
             ports=ports.as_dict(),
             started_at=time.time(),

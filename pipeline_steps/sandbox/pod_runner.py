@@ -70,6 +70,11 @@ class PodRunner:
     def start(self) -> None:
         self.thread.start()
 
+    @property
+    def pod_deleted(self) -> bool:
+        """The pod object is gone (or the agent is shutting down)."""
+        return self._deleted.is_set()
+
     def observe(self, kind: str, pod: dict[str, Any]) -> None:
         with self._lock:
             self.pod = pod

@@ -112,6 +112,10 @@ class ServiceProxy:
         self._slices: dict[str, dict[str, Obj]] = {}  # service key -> slice name -> slice
         self._round_robin: dict[tuple[str, str], itertools.count[int]] = {}
         self._lb_in_use: dict[str, str] = {}  # ip -> service key
+        # The loop holds tasks only weakly, and asyncio's server protocol lets go of a connection's
+        # task once the client side is closed; a connection still waiting on its backend would
+        # then be collected mid-flight ("Task was destroyed but it is pending!"), sockets unclosed.
+        self._connections: set[asyncio.Task[None]] = set()
 
     # -- fed by informer threads -----------------------------------------------------------------
 
@@ -242,6 +246,10 @@ class ServiceProxy:
         return candidates[next(counter) % len(candidates)]
 
     async def _forward(self, listener: _Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         backend = self.pick(listener.service_key, listener.port_name)
         if backend is None:
             writer.close()  # no endpoints: the connection fails, as with kube-proxy's REJECT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 _LISTEN = "0A"
@@ -23,3 +24,15 @@ def listening() -> set[tuple[str, int]]:
         octets = [str(int(address_hex[i : i + 2], 16)) for i in (6, 4, 2, 0)]
         found.add((".".join(octets), int(port_hex, 16)))
     return found
+
+
+def hold_address(host: str) -> socket.socket:
+    """A socket listening on `host` (on any free port), seen by `listening()` until it is closed."""
+    sock = socket.socket()
+    try:
+        sock.bind((host, 0))
+        sock.listen(1)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -203,7 +203,25 @@ def test_pod_deletion_without_prestop_can_lose_requests(cluster: Cluster, sandbo
     assert len(load.failures) < len(load.answers) / 2
 
 
-def test_selector_patch_moves_traffic_within_seconds(cluster: Cluster, namespace: str) -> None:
+def _first_of_run(load: Load, role: str, length: int, after: float, timeout: float = 30.0) -> float:
+    """When the first of `length` answers in a row from `role` started, once such a run has come.
+
+    Round-robin over a mix of old and new endpoints never yields a long run of one kind, so a run
+    means the data plane has let go of the old ones."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run: list[Answer] = []
+        for answer in list(load.answers):
+            if answer.at < after:
+                continue
+            run = [*run, answer] if answer.role == role else []
+            if len(run) == length:
+                return min(a.at for a in run)
+        time.sleep(0.1)
+    raise TimeoutError(f"no {length} answers in a row from role={role} within {timeout}s: {load.summary()}")
+
+
+def test_selector_patch_moves_all_traffic_to_the_selected_pods(cluster: Cluster, namespace: str) -> None:
     blue = {"app": "web", "role": "blue"}
     green = {"app": "web", "role": "green"}
     cluster.apply(
@@ -222,14 +240,18 @@ def test_selector_patch_moves_traffic_within_seconds(cluster: Cluster, namespace
         cluster.core.patch_namespaced_service(
             "web", namespace, {"spec": {"selector": green}}, _content_type="application/merge-patch+json"
         )
-        time.sleep(5.0)
+        # "Within seconds": a generous bound, so a loaded machine does not fail it, yet a stuck proxy does.
+        switched_at = _first_of_run(load, "green", length=20, after=patched_at, timeout=10.0)
+        time.sleep(1.0)
 
     assert load.failures == [], load.summary()
+    # An answer from any other pod means the data plane reached something this Service never selected.
+    strangers = [a for a in load.answers if a.role not in ("blue", "green")]
+    assert strangers == [], strangers[:3]
     before = [a.role for a in load.answers if a.at < patched_at]
-    assert before and set(before) == {"blue"}, [a for a in load.answers if a.role is None][:3]
-    last_blue = max(a.at for a in load.answers if a.role == "blue")
-    assert last_blue - patched_at < 3.0, f"blue still answered {last_blue - patched_at:.2f}s after the patch"
-    assert load.answers[-1].role == "green"
+    assert before and set(before) == {"blue"}
+    after = [a.role for a in load.answers if a.at >= switched_at]
+    assert after and set(after) == {"green"}, "blue answered again after the switch"
 
 
 def test_sandbox_down_leaves_no_process_or_listening_port(sandbox_bin: Path, tmp_path: Path) -> None:
