@@ -1,0 +1,49 @@
+# Shared set-up for scripts/test.sh and scripts/demo.sh; sourced, not run.
+# Brings a fresh Debian machine to where the project runs: its Debian packages, a virtualenv with the
+# package installed, and the sandbox's control-plane binaries (built once, then reused from the cache).
+
+say() { printf '%s: %s\n' "${SCRIPT_NAME:-setup}" "$*" >&2; }
+
+# Installs the Debian packages whose commands are missing. Needs root (as CI runs) or sudo.
+ensure_debian_packages() {
+    local wanted=() pkg cmd
+    for pkg in "$@"; do
+        cmd=$pkg
+        [[ $pkg == docker-registry ]] && cmd=/usr/bin/docker-registry
+        command -v "$cmd" >/dev/null 2>&1 || wanted+=("$pkg")
+    done
+    ((${#wanted[@]})) || return 0
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    say "installing Debian packages: ${wanted[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! "${sudo[@]}" apt-get install -y -q "${wanted[@]}" >/dev/null; then
+        "${sudo[@]}" apt-get update -q >/dev/null
+        "${sudo[@]}" apt-get install -y -q "${wanted[@]}" >/dev/null
+    fi
+}
+
+# A virtualenv in .venv with the package and the given extra installed; reinstalls only when
+# pyproject.toml changed since the last install.
+ensure_venv() {
+    local extra=$1 python=${PYTHON:-python3}
+    local stamp=.venv/.installed-$extra
+    if [[ ! -x .venv/bin/python ]]; then
+        say "creating .venv with $($python --version)"
+        "$python" -m venv .venv
+    fi
+    if [[ ! -f $stamp ]] || [[ pyproject.toml -nt $stamp ]]; then
+        say "installing pipeline-steps[$extra] into .venv"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
+        touch "$stamp"
+    fi
+    export PATH="$PWD/.venv/bin:$PATH"
+}
+
+# Builds or reuses the control-plane binaries and tells the sandbox where they are.
+ensure_sandbox_binaries() {
+    local started=$SECONDS bin
+    bin=$(bash sandbox/build.sh)
+    export PIPELINE_STEPS_SANDBOX_BIN=$bin
+    say "control-plane binaries in $bin ($((SECONDS - started))s)"
+}

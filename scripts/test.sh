@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check and test of pipeline-steps on a fresh Debian machine, setting up what they need:
+# Debian's buildah, skopeo and docker-registry (image tests), a virtualenv with the package and its
+# test tools, the sandbox's control plane (built from the Go module proxy on the first run, then
+# cached under ~/.cache/pipeline-steps), and the linters of the CI files (actionlint,
+# npm-groovy-lint, shellcheck). Every server a test needs (the sandbox cluster, an SMTP server, a
+# registry, a Jenkins API stand-in) is started by the tests themselves.
+#
+#   bash scripts/test.sh                  # everything: lint, types, all tests
+#   bash scripts/test.sh tests/unit -x    # arguments go to pytest (lint and types still run)
+set -euo pipefail
+SCRIPT_NAME=test.sh
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/setup.sh
+source scripts/lib/setup.sh
+
+started=$SECONDS
+ensure_debian_packages buildah skopeo docker-registry
+ensure_venv dev
+ensure_sandbox_binaries
+tools_bin=$(bash scripts/test-tools.sh)
+export PATH="$tools_bin:$PATH"
+say "set-up done in $((SECONDS - started))s"
+
+say "ruff check"
+ruff check .
+say "ruff format --check"
+ruff format --check pipeline_steps tests benchmarks
+say "mypy"
+mypy pipeline_steps tests benchmarks
+say "pytest"
+pytest "$@"
+say "all green in $((SECONDS - started))s"
