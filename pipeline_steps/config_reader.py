@@ -12,6 +12,7 @@ T = TypeVar("T")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_QUOTE_HINT = "quote it: YAML reads unquoted yes, no, on, off, true and false as booleans"
 
 
 class Section:
@@ -50,6 +51,9 @@ class Section:
             return default
         if isinstance(value, bool) and kind in (int, float):
             raise self.error(key, f"must be a number, not {value!r}")
+        if isinstance(value, bool) and isinstance(kind, tuple) and str in kind:
+            # bool is an int: without this, an unquoted `no` would silently become the string "False".
+            raise self.error(key, f"must be text, not the boolean {value!r}", hint=_QUOTE_HINT)
         if not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             raise self.error(key, f"must be {names}, not {type(value).__name__} {value!r}")
@@ -80,6 +84,8 @@ class Section:
             return (value,)
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
             raise self.error(key, f"must be a string or a list of strings, not {value!r}")
+        if any(isinstance(v, bool) for v in value):
+            raise self.error(key, f"must be a list of strings, not {value!r}", hint=_QUOTE_HINT)
         return tuple(str(v) for v in value)
 
     def section(self, key: str) -> Section:

@@ -6,6 +6,7 @@ import datetime
 import time
 from collections.abc import Callable, Sequence
 
+from pipeline_steps import release_lock
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, PipelineError
 from pipeline_steps.outcome import ExitCode
@@ -25,6 +26,10 @@ def select_steps(only: Sequence[str] = (), first: str | None = None, last: str |
     for name in [*only, first, last]:
         if name is not None and name not in STEP_NAMES:
             raise ConfigError(f"unknown step {name!r}", field="step", hint=f"steps are: {', '.join(STEP_NAMES)}")
+    if only and (first or last):
+        raise ConfigError(
+            "--only cannot be combined with --from or --to", field="--only", hint="give either --only or a range"
+        )
     if only:
         return [name for name in STEP_NAMES if name in only]
     start = STEP_NAMES.index(first) if first else 0
@@ -49,6 +54,10 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
             return StepReport(step.name, status, plan.summary, time.monotonic() - started, plan.changes, plan.diff)
         if plan.noop:
             return StepReport(step.name, StepStatus.UNCHANGED, plan.summary, time.monotonic() - started)
+        if step.changes_cluster and release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx)):
+            # Newly taken: another run may have changed the cluster since this plan read it.
+            plan = step.plan(ctx)
+            ctx.facts.update(plan.data)
         outcome = step.execute(ctx, plan)
         return StepReport(
             step.name,
@@ -68,6 +77,23 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
         return StepReport(step.name, StepStatus.AWAITING_APPROVAL, str(exc), time.monotonic() - started)
     except PipelineError as exc:
         return StepReport(step.name, StepStatus.FAILED, str(exc), time.monotonic() - started, error=str(exc))
+
+
+def lock_duration(ctx: ReleaseContext) -> int:
+    """How long the release lock outlives its last renewal: the longest wait one step may make, plus a margin."""
+    timeouts, confirm, post_clean = ctx.config.timeouts, ctx.config.confirm, ctx.config.post_clean
+    longest = max(timeouts.rollout_s, timeouts.switch_s, confirm.timeout_s, post_clean.scale_down_delay_s)
+    return int(longest) + release_lock.MARGIN_S
+
+
+def release_is_over(report: RunReport) -> bool:
+    """The run has nothing left to do: post-clean done, or a step failed, rolled back or was rejected."""
+    if not report.steps:
+        return False
+    last = report.steps[-1]
+    if last.status == StepStatus.AWAITING_APPROVAL:
+        return False
+    return not last.ok or last.name == STEP_NAMES[-1]
 
 
 def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
@@ -115,6 +141,12 @@ def run(
         on_step_done(step_report)
         if not step_report.ok:
             break
+    if not ctx.dry_run and release_is_over(report):
+        try:
+            release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
+        except PipelineError as exc:
+            # The release itself is decided; a lock left behind goes stale and pre-clean removes it.
+            ctx.progress(f"warning: could not give back the release lock: {exc}")
     report.finished_at = _now()
     report.facts = {key: ctx.facts[key] for key in REPORTED_FACTS if ctx.facts.get(key) is not None}
     code = exit_code_for(report, single_step=len(names) == 1)

@@ -41,8 +41,9 @@ def open_release(
 ) -> tuple[ReleaseContext, Callable[[], None]]:
     """The context of one invocation, and how to save its state.
 
-    `fresh` (run, or the pre-clean stage) starts a new run; any other stage continues the run in the state
-    file when it has the same run id (or none is given), and otherwise starts from what the cluster says."""
+    `fresh` (a selection that starts at pre-clean) starts a new run; any other selection continues the run in
+    the state file when it has the same run id (or none is given), and otherwise starts from what the cluster
+    says."""
     flags = Overrides(
         namespace=args.namespace,
         image=getattr(args, "image", None),

@@ -45,15 +45,23 @@ def run_check(
         def attempt() -> tuple[bool, str]:
             return attempt_command(spec, base_url)
 
-    streak, detail, attempts = 0, "", 0
+    streak, detail, attempts, last_failure = 0, "", 0, ""
     for attempts in range(1, spec.attempts.retries + 1):  # attempts is reported after the loop
         passed, detail = attempt()
         streak = streak + 1 if passed else 0
+        if not passed:
+            last_failure = detail
         if streak >= spec.attempts.successes:
             return CheckResult(spec.name, target, True, attempts, clock() - started, detail)
         if attempts < spec.attempts.retries:
             sleep(spec.attempts.interval_s)
-    return CheckResult(spec.name, target, False, attempts, clock() - started, detail)
+    # A failed check reports why: its last failing attempt, and the streak it missed when that ended passing.
+    if streak:
+        detail = (
+            f"{streak} of {spec.attempts.successes} consecutive passes when attempts ran out; "
+            f"last failure: {last_failure}"
+        )
+    return CheckResult(spec.name, target, False, attempts, clock() - started, detail or last_failure)
 
 
 def run_checks(

@@ -82,10 +82,15 @@ def _parse_one(item: Any, *, source: str, field: str, index: int) -> CheckSpec:
         name = section.string("name", f"command-{index + 1}")
         raw = section.raw("command")
         if isinstance(raw, str):
-            argv = tuple(shlex.split(raw))
+            try:
+                argv = tuple(shlex.split(raw))
+            except ValueError as exc:
+                raise section.error("command", f"cannot be split into arguments: {exc}") from exc
         elif isinstance(raw, list) and raw and all(isinstance(a, (str, int, float)) for a in raw):
             argv = tuple(str(a) for a in raw)
         else:
+            argv = ()
+        if not argv:
             raise section.error("command", "must be a command line or a non-empty list of arguments")
         env = section.typed("env", dict, {})
         section.done()
@@ -97,7 +102,7 @@ def _parse_one(item: Any, *, source: str, field: str, index: int) -> CheckSpec:
         raise http.error("method", f"{method!r} is not an HTTP method", hint=", ".join(HTTP_METHODS))
     status = http.raw("expect_status", 200)
     statuses = tuple(status) if isinstance(status, list) else (status,)
-    if not all(isinstance(s, int) and 100 <= s <= 599 for s in statuses):
+    if not statuses or not all(isinstance(s, int) and 100 <= s <= 599 for s in statuses):
         raise http.error("expect_status", f"{status!r} is not an HTTP status or a list of them")
     regex = http.string("body_regex")
     if regex is not None:

@@ -24,7 +24,8 @@ def translate(exc: BaseException, action: str) -> ClusterError:
         message = exc.reason or ""
         try:
             body = json.loads(exc.body or "{}")
-            message = body.get("message") or message
+            if isinstance(body, dict):  # a Status object; a proxy in front of the server may send other JSON
+                message = body.get("message") or message
         except (TypeError, ValueError):
             pass
         hint = None

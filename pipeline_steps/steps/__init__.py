@@ -10,12 +10,12 @@ STEPS: tuple[Step, ...] = (
     Step("pre-clean", pre_clean.plan, pre_clean.execute),
     Step("prepare-image", prepare_image.plan, prepare_image.execute),
     Step("check-env", check_env.plan, check_env.execute, read_only=True),
-    Step("deploy", deploy.plan, deploy.execute),
+    Step("deploy", deploy.plan, deploy.execute, changes_cluster=True),
     Step("verify-staged", verify.plan_staged, verify.execute_staged),
-    Step("confirm", confirm.plan, confirm.execute),
-    Step("switch", switch.plan, switch.execute),
-    Step("verify-prod", verify.plan_prod, verify.execute_prod),
-    Step("post-clean", post_clean.plan, post_clean.execute),
+    Step("confirm", confirm.plan, confirm.execute, changes_cluster=True),
+    Step("switch", switch.plan, switch.execute, changes_cluster=True),
+    Step("verify-prod", verify.plan_prod, verify.execute_prod, changes_cluster=True),
+    Step("post-clean", post_clean.plan, post_clean.execute, changes_cluster=True),
 )
 assert tuple(step.name for step in STEPS) == STEP_NAMES
 

@@ -32,3 +32,5 @@ class Step:
     execute: Callable[[ReleaseContext, Plan], Outcome]
     #: Read-only steps run even in a dry-run (they only read) and report what they found.
     read_only: bool = False
+    #: Steps that change the cluster hold the app's release lock (pipeline_steps.release_lock) while they run.
+    changes_cluster: bool = False

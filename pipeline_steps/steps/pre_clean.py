@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from pipeline_steps import release_lock
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.state import rendered_dir
 from pipeline_steps.steps.base import Outcome
@@ -18,12 +19,22 @@ def plan(ctx: ReleaseContext) -> Plan:
     previous = ctx.state.facts.get("previous_run")
     if previous:
         leftovers.append(f"forget the state of run {previous}")
+    lock = release_lock.stale_lock(ctx.cluster, ctx.config.app, {ctx.run_id, *([previous] if previous else [])})
+    if lock is not None:
+        whose = "this run's own" if lock.holder == ctx.run_id else f"run {lock.holder}'s"
+        leftovers.append(f"remove {whose} release lock Lease/{release_lock.lease_name(ctx.config.app)}")
     if not leftovers:
         return Plan("no leftovers of an earlier run", noop=True)
-    return Plan("remove leftovers of an earlier run", leftovers, data={"rendered": str(rendered)})
+    return Plan(
+        "remove leftovers of an earlier run",
+        leftovers,
+        data={"rendered": str(rendered), "stale_lock": lock is not None},
+    )
 
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
     ctx.state.facts.pop("previous_run", None)
+    if plan.data.get("stale_lock"):
+        release_lock.remove(ctx.cluster, ctx.config.app)
     return Outcome(plan.summary, changes=plan.changes)

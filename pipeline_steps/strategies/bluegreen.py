@@ -239,7 +239,14 @@ class BlueGreen:
             )
         previous = plan.data.get("from_role")
         seconds = self._point_service_at(target, previous)
-        data = {"switched": True, "previous_role": previous, "active_role": target, "switch_seconds": seconds}
+        data = {
+            "switched": True,
+            "previous_role": previous,
+            "active_role": target,
+            # Once public, the old role is the idle one: the next release deploys there.
+            "idle_role": previous,
+            "switch_seconds": round(seconds, 2),
+        }
         return Plan(
             f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s",
             plan.changes,
@@ -322,7 +329,9 @@ class BlueGreen:
         if not self.role_available(previous):
             raise RolloutFailed(f"{reason}; role {previous} is not available, so traffic stays on the new role")
         seconds = self._point_service_at(previous, self.target())
-        self.ctx.facts.update({"active_role": previous, "switched": False, "reverted": True})
+        self.ctx.facts.update(
+            {"active_role": previous, "idle_role": self.target(), "switched": False, "reverted": True}
+        )
         return f"{reason}; switched public traffic back to role {previous} in {seconds:.1f}s"
 
     # -- post-clean -----------------------------------------------------------------------------------

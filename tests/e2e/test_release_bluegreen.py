@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from pipeline_steps.outcome import ExitCode
 from tests.support.cluster import Cluster
 from tests.support.release import Workspace
-from tests.support.traffic import Load, fetch
+from tests.support.traffic import Load, served_images, settled_images
 
 V1, V2, V3 = "registry.local/web:v1", "registry.local/web:v2", "registry.local/web:v3"
 
@@ -24,22 +23,6 @@ def workspace(cluster: Cluster, namespace: str, tmp_path: Path) -> Workspace:
 
 def _selector(cluster: Cluster, namespace: str) -> dict[str, str]:
     return dict(cluster.core.read_namespaced_service("web", namespace).spec.selector)
-
-
-def _images(url: str, count: int = 20) -> set[str | None]:
-    return {fetch(url).image for _ in range(count)}
-
-
-def _settled_images(url: str, timeout: float = 10.0) -> set[str | None]:
-    """What the endpoint serves once the data plane has caught up with the EndpointSlices (kube-proxy
-    lags them on a real cluster too; the sandbox's proxy by its propagation delay)."""
-    deadline = time.monotonic() + timeout
-    seen = _images(url)
-    while len(seen) > 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen = _images(url)
-    time.sleep(1.0)
-    return _images(url)
 
 
 def _versions(cluster: Cluster, namespace: str) -> dict[str, str]:
@@ -66,21 +49,21 @@ def test_first_release_then_blue_green_switch_moves_traffic(
     assert first.code == ExitCode.OK, first
     assert _selector(cluster, namespace)["role"] == "blue"
     public = cluster.service_url(namespace, "web")
-    assert _images(public) == {V1}
+    assert served_images(public) == {V1}
 
     # Stage v2 on the idle role: the public endpoint still serves only v1, the test endpoint v2.
     staged = _release(workspace, V2, "--to", "verify-staged")
     assert staged.code == ExitCode.OK, staged
     assert staged.json()["facts"]["target_role"] == "green"
-    assert _images(public) == {V1}
-    assert _images(cluster.service_url(namespace, "web-test-green")) == {V2}
+    assert served_images(public) == {V1}
+    assert served_images(cluster.service_url(namespace, "web-test-green")) == {V2}
 
     with Load(public) as load:
         switched = workspace.run("--image", V2, "--from", "confirm")
     assert switched.code == ExitCode.OK, switched
     assert switched.statuses()["switch"] == "succeeded"
     assert _selector(cluster, namespace)["role"] == "green"
-    assert _settled_images(public) == {V2}
+    assert settled_images(public) == {V2}
     assert not load.failures, load.summary()
     # Once the switch reported done, no answer came from the old release.
     images = [a.image for a in load.answers]
@@ -114,7 +97,7 @@ def test_failing_prod_check_switches_back_by_itself(cluster: Cluster, namespace:
     assert failed.statuses()["verify-prod"] == "rolled-back"
     assert "switched public traffic back to role blue" in failed.stdout
     assert _selector(cluster, namespace)["role"] == "blue"
-    assert _settled_images(public) == {V1}
+    assert settled_images(public) == {V1}
     assert not load.failures, load.summary()
 
 
@@ -141,12 +124,49 @@ def test_stage_by_stage_gives_the_same_release(cluster: Cluster, namespace: str,
         assert result.code == ExitCode.OK, f"{name}: {result}"
     assert _selector(cluster, namespace)["role"] == "green"
     public = cluster.service_url(namespace, "web")
-    assert _settled_images(public) == {V2}
+    assert settled_images(public) == {V2}
     state = json.loads((workspace.path / ".pipeline-steps" / "state" / "web.json").read_text())
     assert state["run_id"] == "build-42"
     assert state["facts"]["previous_role"] == "blue"
     annotations = cluster.core.read_namespaced_service("web", namespace).metadata.annotations
     assert annotations["pipeline-steps.dev/run-id"] == "build-42"
+
+
+def _lock_holder(cluster: Cluster, namespace: str) -> str | None:
+    leases = cluster.coordination.list_namespaced_lease(namespace).items
+    held = [lease.spec.holder_identity for lease in leases if lease.metadata.name == "pipeline-steps-web"]
+    return held[0] if held else None
+
+
+def test_a_second_run_cannot_interleave_with_a_release_in_progress(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    assert _lock_holder(cluster, namespace) is None, "a finished release gives its lock back"
+
+    # Build 1 deploys v2 and stops at confirm, where a CI gate decides: it keeps the lock meanwhile.
+    first = workspace.run("--image", V2, "--to", "confirm", CONFIRM_MODE="jenkins", PIPELINE_STEPS_RUN_ID="build-1")
+    assert first.code == ExitCode.AWAITING_APPROVAL, first
+    assert _lock_holder(cluster, namespace) == "build-1"
+
+    # Build 2, from another workspace (another CI system, say), is refused before it changes anything.
+    other = Workspace.create(workspace.path.parent / "other", "bluegreen", cluster.kubeconfig, NAMESPACE=namespace)
+    before = _versions(cluster, namespace)
+    second = other.run("--image", V3, PIPELINE_STEPS_RUN_ID="build-2")
+    assert second.code == ExitCode.FAILED, second
+    assert second.statuses()["deploy"] == "failed"
+    assert "run build-1 is releasing web" in second.stderr
+    assert _versions(cluster, namespace) == before
+    assert _lock_holder(cluster, namespace) == "build-1"
+
+    # Build 1 goes on after its gate, switches, and gives the lock back; then build 2 may release.
+    rest = workspace.run("--image", V2, "--from", "switch", PIPELINE_STEPS_RUN_ID="build-1")
+    assert rest.code == ExitCode.OK, rest
+    assert _selector(cluster, namespace)["role"] == "green"
+    assert _lock_holder(cluster, namespace) is None
+    assert other.run("--image", V3, PIPELINE_STEPS_RUN_ID="build-2").code == ExitCode.OK
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert settled_images(cluster.service_url(namespace, "web")) == {V3}
 
 
 def test_rollback_command_and_scale_down_policy(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
@@ -156,7 +176,7 @@ def test_rollback_command_and_scale_down_policy(cluster: Cluster, namespace: str
     rollback = workspace.cli("rollback", "-c", str(workspace.config))
     assert rollback.code == ExitCode.OK, rollback
     assert _selector(cluster, namespace)["role"] == "blue"
-    assert _settled_images(public) == {V1}
+    assert settled_images(public) == {V1}
 
     released = _release(workspace, V3, POST_CLEAN="scale-down")
     assert released.code == ExitCode.OK, released

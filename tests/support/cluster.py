@@ -52,6 +52,10 @@ class Cluster:
     def discovery(self) -> client.DiscoveryV1Api:
         return client.DiscoveryV1Api(self.api)
 
+    @property
+    def coordination(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self.api)
+
     # -- namespaces ---------------------------------------------------------------------------------
 
     def create_namespace(self, prefix: str) -> str:

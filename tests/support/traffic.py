@@ -111,3 +111,20 @@ class Load:
 
     def summary(self) -> Counter[str]:
         return Counter(str(a.status) if a.status is not None else a.error for a in self.answers)
+
+
+def served_images(url: str, count: int = 20) -> set[str | None]:
+    """The images that answer `count` requests in a row."""
+    return {fetch(url).image for _ in range(count)}
+
+
+def settled_images(url: str, timeout: float = 10.0) -> set[str | None]:
+    """What the endpoint serves once the data plane has caught up with the EndpointSlices (kube-proxy
+    lags them on a real cluster too; the sandbox's proxy by its propagation delay)."""
+    deadline = time.monotonic() + timeout
+    seen = served_images(url)
+    while len(seen) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = served_images(url)
+    time.sleep(1.0)
+    return served_images(url)

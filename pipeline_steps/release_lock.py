@@ -1,0 +1,175 @@
+"""The release lock: one run of an app at a time changes the cluster, whatever CI starts it.
+
+Jenkins' `lock` and GitHub's `concurrency` serialise runs inside one CI system; this lock holds across
+all of them, and across the separate processes of a stage-by-stage run, because it lives on the cluster:
+a `coordination.k8s.io/v1` Lease named after the app, held by the run id. Every step that changes the
+cluster takes or renews it; the run gives it back when it is over (post-clean done, or a failure,
+rollback or rejection). A run that died holding it is stale once the lease has not been renewed for its
+duration. pre-clean removes a lock of its own run (a restarted build), of the unfinished run its workspace
+recorded (which it replaces), or a stale one, and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from pipeline_steps.errors import LockHeld
+from pipeline_steps.kube.cluster import FIELD_MANAGER, KubeCluster
+from pipeline_steps.kube.errors import call
+
+API_VERSION = "coordination.k8s.io/v1"
+KIND = "Lease"
+#: Beyond the longest single step: the gap a stage-by-stage run may leave between two of its stages.
+MARGIN_S = 300
+
+
+def lease_name(app: str) -> str:
+    return f"pipeline-steps-{app}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LockState:
+    """Who holds the lock and whether that still counts, as read from the Lease."""
+
+    holder: str | None
+    renewed_at: datetime.datetime | None
+    duration_s: int
+    now: datetime.datetime
+
+    @property
+    def free(self) -> bool:
+        return self.holder is None
+
+    @property
+    def expires_at(self) -> datetime.datetime | None:
+        if self.renewed_at is None:
+            return None
+        return self.renewed_at + datetime.timedelta(seconds=self.duration_s)
+
+    @property
+    def stale(self) -> bool:
+        """Held, but not renewed within its duration: its run is gone."""
+        expires = self.expires_at
+        return self.holder is not None and (expires is None or expires <= self.now)
+
+    def held_by_other(self, run_id: str) -> bool:
+        return self.holder is not None and self.holder != run_id and not self.stale
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    if not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def lock_state(lease: dict[str, Any] | None, now: datetime.datetime) -> LockState:
+    """What a Lease (as the API sends it, or None) says about the lock. Pure, so it is tested."""
+    spec = (lease or {}).get("spec") or {}
+    holder = spec.get("holderIdentity") or None
+    renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
+    return LockState(holder=holder, renewed_at=renewed, duration_s=int(spec.get("leaseDurationSeconds") or 0), now=now)
+
+
+def _micro_time(moment: datetime.datetime) -> str:
+    # Lease times are MicroTime: RFC 3339 with exactly six fractional digits.
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> bool:
+    """Take or renew the lock for `run_id`: True when newly taken, False when renewed; LockHeld when
+    another live run holds it.
+
+    Read and write are one attempt: a write that loses a race answers 409, the attempt is retried,
+    and the fresh read then sees the winner."""
+    name = lease_name(app)
+    resource = cluster.resource(API_VERSION, KIND)
+
+    def attempt() -> bool:
+        now = _now()
+        lease = cluster.get(API_VERSION, KIND, name)
+        state = lock_state(lease, now)
+        if state.held_by_other(run_id):
+            expires = state.expires_at.isoformat(timespec="seconds") if state.expires_at else "unknown"
+            raise LockHeld(
+                f"run {state.holder} is releasing {app} in namespace {cluster.namespace} "
+                f"(its lock expires {expires} unless renewed)",
+                hint=f"wait for it to finish; if that run is dead: kubectl -n {cluster.namespace} delete lease {name}",
+            )
+        spec = {
+            "holderIdentity": run_id,
+            "leaseDurationSeconds": duration_s,
+            "renewTime": _micro_time(now),
+            "acquireTime": _micro_time(now)
+            if state.holder != run_id
+            else (lease or {}).get("spec", {}).get("acquireTime") or _micro_time(now),
+        }
+        body: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
+            "spec": spec,
+        }
+        if lease is None:
+            _ensure_namespace(cluster)
+            resource.create(body=body, namespace=cluster.namespace, field_manager=FIELD_MANAGER)
+        else:
+            # The resourceVersion makes the replace fail (409) if anyone wrote the Lease since the read.
+            body["metadata"]["resourceVersion"] = lease["metadata"]["resourceVersion"]
+            resource.replace(body=body, namespace=cluster.namespace, field_manager=FIELD_MANAGER)
+        return state.holder != run_id
+
+    return call(f"take the release lock Lease/{name}", attempt)
+
+
+def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
+    """Give the lock back if `run_id` holds it; True when it did."""
+    name = lease_name(app)
+    resource = cluster.resource(API_VERSION, KIND)
+
+    def attempt() -> bool:
+        lease = cluster.get(API_VERSION, KIND, name)
+        if lock_state(lease, _now()).holder != run_id or lease is None:
+            return False
+        preconditions = {"resourceVersion": lease["metadata"]["resourceVersion"]}
+        try:
+            resource.delete(name=name, namespace=cluster.namespace, body={"preconditions": preconditions})
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    return call(f"release the lock Lease/{name}", attempt)
+
+
+def stale_lock(cluster: KubeCluster, app: str, own_runs: set[str]) -> LockState | None:
+    """The lock, when pre-clean may remove it: held by one of `own_runs` (this run, or the unfinished
+    run this workspace's state file recorded and this one replaces), or stale."""
+    state = lock_state(cluster.get(API_VERSION, KIND, lease_name(app)), _now())
+    if state.holder is not None and (state.holder in own_runs or state.stale):
+        return state
+    return None
+
+
+def remove(cluster: KubeCluster, app: str) -> bool:
+    return cluster.delete(API_VERSION, KIND, lease_name(app))
+
+
+def _ensure_namespace(cluster: KubeCluster) -> None:
+    # A first release into a new namespace: the deploy that follows would create it anyway.
+    if not cluster.namespace_exists():
+        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.namespace}})
