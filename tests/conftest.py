@@ -13,6 +13,7 @@ import pytest
 from pipeline_steps.sandbox.launcher import Launcher, marked_processes, resolve_bin_dir
 from tests.support.app import app_configmap
 from tests.support.cluster import Cluster
+from tests.support.smtp_server import Certificates, RunningServer, ServerMode, make_certificates, smtp_server
 
 EXTERNAL_KUBECONFIG = os.environ.get("PIPELINE_STEPS_E2E_KUBECONFIG")
 
@@ -60,3 +61,29 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         yield name
     finally:
         cluster.delete_namespace(name)
+
+
+# -- a real SMTP server (aiosmtpd) with a test CA, for the mail tests -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("smtp-certs"))
+
+
+@pytest.fixture
+def starttls_server(certificates: Certificates) -> Iterator[RunningServer]:
+    with smtp_server(ServerMode.STARTTLS, certificates) as server:
+        yield server
+
+
+@pytest.fixture
+def tls_server(certificates: Certificates) -> Iterator[RunningServer]:
+    with smtp_server(ServerMode.IMPLICIT_TLS, certificates) as server:
+        yield server
+
+
+@pytest.fixture
+def plain_server(certificates: Certificates) -> Iterator[RunningServer]:
+    with smtp_server(ServerMode.PLAIN, certificates) as server:
+        yield server

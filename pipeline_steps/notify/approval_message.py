@@ -32,23 +32,42 @@ class ApprovalRequest:
     approve_url: str = ""
 
 
-def approval_link(env: Mapping[str, str], *, config_path: str, run_id: str) -> tuple[str, str]:
-    """Where the decision is made: (URL or "", instructions), from the CI the run happens in."""
-    build_url = env.get("BUILD_URL", "").strip()
-    if build_url:
-        url = build_url.rstrip("/") + "/input/"
-        return url, f"Open {url} and choose Proceed to release, or Abort to reject."
-    repository = env.get("GITHUB_REPOSITORY", "").strip()
-    github_run = env.get("GITHUB_RUN_ID", "").strip()
-    if repository and github_run:
-        server = (env.get("GITHUB_SERVER_URL", "").strip() or "https://github.com").rstrip("/")
-        url = f"{server}/{repository}/actions/runs/{github_run}"
-        return url, (f"Open {url}, choose Review deployments, then Approve and deploy to release, or Reject to reject.")
-    config = shlex.quote(config_path)
+def approval_link(
+    env: Mapping[str, str],
+    *,
+    config_path: str,
+    run_id: str,
+    mode: str | None = None,
+    namespace: str | None = None,
+) -> tuple[str, str]:
+    """Where the decision is made: (URL or "", instructions).
+
+    `mode` is confirm.mode. In `wait` mode the decision is `pipeline-steps approve|reject`, even when the run
+    happens in Jenkins or GitHub Actions (there is no input step or environment gate to open then); in
+    `prompt` mode it is the run's terminal. Otherwise (jenkins, github, or no mode given) the CI the run
+    happens in decides: Jenkins' input page from BUILD_URL, the GitHub run page, else the command line."""
+    if mode == "prompt":
+        return "", "Answer the question on the terminal where the release runs: y releases, anything else rejects."
+    if mode != "wait":
+        build_url = env.get("BUILD_URL", "").strip()
+        if build_url:
+            url = build_url.rstrip("/") + "/input/"
+            return url, f"Open {url} and choose Proceed to release, or Abort to reject."
+        repository = env.get("GITHUB_REPOSITORY", "").strip()
+        github_run = env.get("GITHUB_RUN_ID", "").strip()
+        if repository and github_run:
+            server = (env.get("GITHUB_SERVER_URL", "").strip() or "https://github.com").rstrip("/")
+            url = f"{server}/{repository}/actions/runs/{github_run}"
+            return url, (
+                f"Open {url}, choose Review deployments, then Approve and deploy to release, or Reject to reject."
+            )
+    where = f"-c {shlex.quote(config_path)}"
+    if namespace:
+        where += f" --namespace {shlex.quote(namespace)}"
     run = shlex.quote(run_id)
     return "", (
-        f"To release, run:  pipeline-steps approve -c {config} --run-id {run}\n"
-        f"To reject, run:   pipeline-steps reject -c {config} --run-id {run}"
+        f"To release, run:  pipeline-steps approve {where} --run-id {run}\n"
+        f"To reject, run:   pipeline-steps reject {where} --run-id {run}"
     )
 
 
@@ -93,8 +112,10 @@ def _facts(request: ApprovalRequest) -> list[tuple[str, str]]:
 
 def _check_line(check: CheckResult) -> str:
     verdict = "PASS" if check.passed else "FAIL"
-    tries = "1 attempt" if check.attempts == 1 else f"{check.attempts} attempts"
-    line = f"  {verdict}  {check.name}  {check.target}  ({tries}, {check.duration_s:.1f}s)"
+    line = f"  {verdict}  {check.name}  {check.target}"
+    if check.attempts:  # 0: not recorded (the state file of a stage-by-stage run keeps only the verdicts)
+        tries = "1 attempt" if check.attempts == 1 else f"{check.attempts} attempts"
+        line += f"  ({tries}, {check.duration_s:.1f}s)"
     return f"{line}\n        {check.detail}" if check.detail else line
 
 
@@ -141,7 +162,8 @@ def _html(request: ApprovalRequest) -> str:
     if request.checks:
         check_rows = "".join(
             f"<tr><td>{'PASS' if check.passed else '<b>FAIL</b>'}</td><td>{e(check.name)}</td>"
-            f"<td><code>{e(check.target)}</code></td><td>{check.attempts}</td><td>{check.duration_s:.1f}s</td>"
+            f"<td><code>{e(check.target)}</code></td><td>{check.attempts or ''}</td>"
+            f"<td>{f'{check.duration_s:.1f}s' if check.attempts else ''}</td>"
             f"<td>{e(check.detail)}</td></tr>"
             for check in request.checks
         )

@@ -3,19 +3,27 @@
 Modes: `auto` (no gate) or --yes; `prompt` (a terminal question); `jenkins` and `github` (the CI's own
 gate decides after this step: the step notifies and hands over); `wait` (the step waits until
 `pipeline-steps approve|reject` records a decision on the cluster). Every mode but auto can e-mail.
+
+`prompt` and `wait` wait at most `confirm.timeout`; then `confirm.on_timeout` decides (reject by default).
+Whatever stops the release here (a rejection, a timeout, an approval by someone not in `confirm.approvers`)
+ends the run before switch: the public endpoint is untouched and the exit code is REJECTED.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from pipeline_steps import approvals
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, NotificationError
+from pipeline_steps.errors import ApprovalRejected, ConfigError, NotificationError, PipelineError
 from pipeline_steps.notify.approval_message import ApprovalRequest, approval_link, build_message
 from pipeline_steps.notify.mail_settings import MailSettings
 from pipeline_steps.notify.smtp import send_mail
 from pipeline_steps.report import CheckResult, StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen import BlueGreen
+from pipeline_steps.strategies.workloads import service_url
 
 
 def _mail_settings(ctx: ReleaseContext) -> MailSettings | None:
@@ -39,7 +47,7 @@ def plan(ctx: ReleaseContext) -> Plan:
     mail = _mail_settings(ctx)
     changes = [f"e-mail {', '.join(mail.recipients)}"] if mail else []
     gate = {
-        "prompt": "ask on the terminal",
+        "prompt": f"ask on the terminal (up to {settings.timeout_s:.0f}s)",
         "jenkins": "hand over to the Jenkins input step",
         "github": "hand over to the GitHub environment's reviewers",
         "wait": f"wait up to {settings.timeout_s:.0f}s for `pipeline-steps approve`",
@@ -47,10 +55,36 @@ def plan(ctx: ReleaseContext) -> Plan:
     return Plan(f"{gate} before role {target} goes public", [*changes, gate])
 
 
+def _preview_url(ctx: ReleaseContext) -> str:
+    """The staged role's test URL: what verify-staged used, or (no staged checks) its test Service's address."""
+    if ctx.facts.get("preview_url"):
+        return str(ctx.facts["preview_url"])
+    if ctx.config.strategy != "bluegreen" or not ctx.facts.get("target_role"):
+        return ""
+    try:
+        name = BlueGreen(ctx).test_service(str(ctx.facts["target_role"]))
+        return (service_url(ctx.cluster.get("v1", "Service", name)) or "") if name else ""
+    except PipelineError:
+        return ""  # the e-mail goes out without it rather than not at all
+
+
 def _request(ctx: ReleaseContext) -> ApprovalRequest:
-    url, instructions = approval_link(ctx.env, config_path=str(ctx.config.path), run_id=ctx.run_id)
+    url, instructions = approval_link(
+        ctx.env,
+        config_path=str(ctx.config.path),
+        run_id=ctx.run_id,
+        mode=ctx.config.confirm.mode,
+        namespace=ctx.cluster.namespace,
+    )
     checks = [
-        CheckResult(c["name"], c["target"], c["passed"], 0, 0.0, c.get("detail", ""))
+        CheckResult(
+            c["name"],
+            c["target"],
+            c["passed"],
+            int(c.get("attempts") or 0),
+            float(c.get("duration_s") or 0.0),
+            c.get("detail", ""),
+        )
         for c in ctx.facts.get("staged_checks") or []
     ]
     roles = ctx.facts.get("roles") or {}
@@ -65,7 +99,7 @@ def _request(ctx: ReleaseContext) -> ApprovalRequest:
         old_image=", ".join((roles.get(active) or {}).get("images") or []) if active else "",
         new_image=str(ctx.facts.get("image_ref") or ""),
         checks=checks,
-        preview_url=str(ctx.facts.get("preview_url") or ""),
+        preview_url=_preview_url(ctx),
         approve_instructions=instructions,
         approve_url=url,
     )
@@ -79,46 +113,121 @@ def _notify(ctx: ReleaseContext) -> str:
         send_mail(settings, build_message(settings, _request(ctx)))
     except NotificationError as exc:
         if not settings.best_effort:
-            raise
+            raise NotificationError(f"approval e-mail not sent: {exc.message}", hint=exc.hint) from exc
         ctx.progress(f"warning: approval e-mail not sent (best effort): {exc}")
         return "; e-mail NOT sent"
     return f"; e-mailed {', '.join(settings.recipients)}"
 
 
+def _timed_out(ctx: ReleaseContext, mailed: str) -> Outcome:
+    settings = ctx.config.confirm
+    if settings.on_timeout == "approve":
+        ctx.facts["approval"] = "approved by confirm.on_timeout"
+        return Outcome(f"no decision in {settings.timeout_s:.0f}s: approved by confirm.on_timeout{mailed}")
+    return Outcome(
+        f"no decision in {settings.timeout_s:.0f}s: rejected (confirm.on_timeout: reject); public traffic "
+        f"untouched{mailed}",
+        StepStatus.REJECTED,
+        error="timed out",
+    )
+
+
+def _prompt(ctx: ReleaseContext) -> Outcome:
+    if ctx.prompt is None:
+        raise ConfigError(
+            "confirm needs a decision but there is no terminal to ask on",
+            field="confirm.mode",
+            hint="pass --yes, or set confirm.mode to auto, wait, jenkins or github",
+        )
+    target = ctx.facts.get("target_role")
+    mailed = _notify(ctx)
+    try:
+        # A prompt raises TimeoutError when nobody answers within confirm.timeout (the CLI's does).
+        approved = ctx.prompt(f"Make role {target} of {ctx.config.app} public in {ctx.cluster.namespace}?")
+    except TimeoutError:
+        return _timed_out(ctx, mailed)
+    if approved:
+        ctx.facts["approval"] = "approved on the terminal"
+        return Outcome(f"approved on the terminal{mailed}")
+    ctx.facts["approval"] = "rejected on the terminal"
+    return Outcome(f"rejected on the terminal; public traffic untouched{mailed}", StepStatus.REJECTED, error="rejected")
+
+
+def _close(ctx: ReleaseContext, comment: str) -> None:
+    """Close our own request when the run stops waiting for another reason than a decision."""
+    with contextlib.suppress(PipelineError):
+        approvals.close_request(
+            ctx.cluster,
+            ctx.config.app,
+            ctx.run_id,
+            decision=approvals.CANCELLED,
+            by=approvals.CANCEL_DECIDER,
+            comment=comment,
+        )
+
+
+def _wait(ctx: ReleaseContext) -> Outcome:
+    settings = ctx.config.confirm
+    app, run_id = ctx.config.app, ctx.run_id
+    approvals.open_request(ctx.cluster, app, run_id)
+    try:
+        mailed = _notify(ctx)
+        _, instructions = approval_link(
+            ctx.env, config_path=str(ctx.config.path), run_id=run_id, mode="wait", namespace=ctx.cluster.namespace
+        )
+        ctx.progress(f"waiting up to {settings.timeout_s:.0f}s for a decision on run {run_id}:")
+        for line in instructions.splitlines():
+            ctx.progress(f"  {line.strip()}")
+        decision = approvals.wait_for_decision(
+            ctx.cluster, app, run_id, timeout=settings.timeout_s, progress=ctx.progress
+        )
+    except NotificationError as exc:
+        _close(ctx, f"the approval e-mail was not sent: {exc.message}")
+        raise
+    except (PipelineError, KeyboardInterrupt) as exc:
+        if not isinstance(exc, ApprovalRejected):  # moved on to another run: that record is not ours to close
+            _close(ctx, "the waiting run stopped: " + (str(exc) or type(exc).__name__))
+        raise
+    if decision is None:
+        verdict = "approved" if settings.on_timeout == "approve" else "rejected"
+        decision = approvals.close_request(
+            ctx.cluster,
+            app,
+            run_id,
+            decision=verdict,
+            by=approvals.TIMEOUT_DECIDER,
+            comment=f"no decision within {settings.timeout_s:.0f}s",
+        )
+        if decision is None:
+            raise ApprovalRejected(f"approval of run {run_id} abandoned: another run took over the record")
+        if decision.by == approvals.TIMEOUT_DECIDER:
+            return _timed_out(ctx, mailed)
+        # A person decided in the moment the wait ran out: that decision stands.
+    ctx.facts["approval"] = f"{decision.decision} by {decision.by} at {decision.at}"
+    if decision.decision == "approved":
+        if settings.approvers and decision.by not in settings.approvers:
+            # `approve` refuses such approvers; this holds against a record written some other way.
+            return Outcome(
+                f"approved by {decision.by}, who is not in confirm.approvers ({', '.join(settings.approvers)}): "
+                f"not honoured; public traffic untouched{mailed}",
+                StepStatus.REJECTED,
+                error=f"approver {decision.by} not allowed",
+            )
+        return Outcome(f"approved by {decision.by}{mailed}")
+    why = f": {decision.comment}" if decision.comment else ""
+    return Outcome(
+        f"{decision.decision} by {decision.by}{why}; public traffic untouched{mailed}",
+        StepStatus.REJECTED,
+        error=decision.comment or decision.decision,
+    )
+
+
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     settings = ctx.config.confirm
-    target = ctx.facts.get("target_role")
     if settings.mode == "prompt":
-        if ctx.prompt is None:
-            raise ConfigError(
-                "confirm needs a decision but there is no terminal to ask on",
-                field="confirm.mode",
-                hint="pass --yes, or set confirm.mode to auto, wait, jenkins or github",
-            )
-        mailed = _notify(ctx)
-        if ctx.prompt(f"Make role {target} of {ctx.config.app} public in {ctx.cluster.namespace}?"):
-            ctx.facts["approval"] = "approved on the terminal"
-            return Outcome(f"approved on the terminal{mailed}")
-        return Outcome(f"rejected on the terminal{mailed}", StepStatus.REJECTED, error="rejected")
+        return _prompt(ctx)
     if settings.mode in ("jenkins", "github"):
         mailed = _notify(ctx)
         gate = "the Jenkins input step" if settings.mode == "jenkins" else "the GitHub environment's reviewers"
         return Outcome(f"{gate} decide{mailed}", StepStatus.AWAITING_APPROVAL, plan.changes)
-    approvals.open_request(ctx.cluster, ctx.config.app, ctx.run_id)
-    mailed = _notify(ctx)
-    ctx.progress(
-        f"waiting for a decision on run {ctx.run_id}: pipeline-steps approve -c {ctx.config.path} --run-id {ctx.run_id}"
-    )
-    decision = approvals.wait_for_decision(
-        ctx.cluster, ctx.config.app, ctx.run_id, timeout=settings.timeout_s, progress=ctx.progress
-    )
-    if decision is None:
-        if settings.on_timeout == "approve":
-            return Outcome(f"no decision in {settings.timeout_s:.0f}s: approved by confirm.on_timeout{mailed}")
-        return Outcome(
-            f"no decision in {settings.timeout_s:.0f}s: rejected{mailed}", StepStatus.REJECTED, error="timed out"
-        )
-    ctx.facts["approval"] = f"{decision.decision} by {decision.by} at {decision.at}"
-    if decision.decision == "approved":
-        return Outcome(f"approved by {decision.by}{mailed}")
-    return Outcome(f"rejected by {decision.by}{mailed}", StepStatus.REJECTED, error=decision.comment or "rejected")
+    return _wait(ctx)

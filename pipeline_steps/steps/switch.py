@@ -3,13 +3,26 @@ Service's EndpointSlices list only the new role's ready pods. Idempotent."""
 
 from __future__ import annotations
 
+from pipeline_steps import approvals
 from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import ApprovalRejected
+from pipeline_steps.report import StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
 
 
 def plan(ctx: ReleaseContext) -> Plan:
+    # A stage restarted after its run's confirm said no must not switch: the decision stands for the run,
+    # whether the state file says so or, with the state file lost, the approval record on the cluster.
+    record = ctx.cluster.get("v1", "ConfigMap", approvals.record_name(ctx.config.app))
+    decision = approvals.decision_of(record)
+    recorded_no = decision is not None and decision.run_id == ctx.run_id and decision.decision == "rejected"
+    if recorded_no or ctx.state.steps.get("confirm") == StepStatus.REJECTED.value:
+        raise ApprovalRejected(
+            f"run {ctx.run_id} was rejected at confirm; it does not switch",
+            hint="start a new run (from pre-clean) to release again",
+        )
     return strategy_for(ctx).plan_switch()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from tests.support.smtp_server import (
     Certificates,
     RunningServer,
     ServerMode,
-    make_certificates,
     silent_server,
     smtp_server,
     unused_port,
@@ -31,29 +29,6 @@ from tests.support.smtp_server import (
 
 OLD_IMAGE = "registry.example.com/shop/web@sha256:" + "a" * 64
 NEW_IMAGE = "registry.example.com/shop/web@sha256:" + "b" * 64
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    return make_certificates(tmp_path_factory.mktemp("smtp-certs"))
-
-
-@pytest.fixture
-def starttls_server(certificates: Certificates) -> Iterator[RunningServer]:
-    with smtp_server(ServerMode.STARTTLS, certificates) as server:
-        yield server
-
-
-@pytest.fixture
-def tls_server(certificates: Certificates) -> Iterator[RunningServer]:
-    with smtp_server(ServerMode.IMPLICIT_TLS, certificates) as server:
-        yield server
-
-
-@pytest.fixture
-def plain_server(certificates: Certificates) -> Iterator[RunningServer]:
-    with smtp_server(ServerMode.PLAIN, certificates) as server:
-        yield server
 
 
 def settings_for(
