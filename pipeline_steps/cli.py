@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
+import getpass
 import os
+import select
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -93,9 +96,26 @@ def new_run_id(app: str) -> str:
     return f"{app}-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
-def _terminal_prompt(question: str) -> bool:
+def _terminal_prompt(question: str, *, timeout: float | None = None) -> bool:
+    """y/N on the terminal; TimeoutError when nobody answers within `timeout` seconds (confirm.timeout)."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    if timeout is not None:
+        readable, _, _ = select.select([sys.stdin], [], [], max(0.0, timeout))
+        if not readable:
+            print("", file=sys.stderr, flush=True)
+            raise TimeoutError(f"no answer within {timeout:.0f}s")
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def default_approver(env: Mapping[str, str]) -> str:
+    """Who runs `approve|reject` when --approver is not given: the CI's user, else the login name."""
+    for key in ("BUILD_USER_ID", "GITHUB_ACTOR", "USER", "LOGNAME"):
+        if env.get(key):
+            return env[key]
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError) as exc:  # no such variable and a uid without a passwd entry (containers)
+        raise ConfigError("cannot tell who decides", field="--approver", hint="pass --approver NAME") from exc
 
 
 def _progress(message: str) -> None:
@@ -104,20 +124,11 @@ def _progress(message: str) -> None:
 
 
 def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from pipeline_steps import session  # noqa: PLC0415
+    from pipeline_steps import offline, session  # noqa: PLC0415
     from pipeline_steps.runner import run as run_steps  # noqa: PLC0415
     from pipeline_steps.runner import select_steps  # noqa: PLC0415
 
     names = [args.name] if args.command == "step" else select_steps(args.only, args.first, args.last)
-    ctx, save = session.open_release(
-        args,
-        env,
-        run_id=resolve_run_id(args.run_id, env),
-        fresh=args.command == "run" or names[0] == "pre-clean",
-        new_run_id=new_run_id,
-        prompt=_terminal_prompt if sys.stdin.isatty() else None,
-        progress=_progress,
-    )
     github = cli_output.GithubReporter.from_env(env)
 
     def started(name: str) -> None:
@@ -128,6 +139,26 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         _progress(cli_output.step_line(step))
         github.end_group(step)
 
+    if args.dry_run and offline.no_cluster_credentials(args.kubeconfig, env):
+        # No cluster to read: render and validate what needs none, and say what was not checked.
+        report = offline.plan(
+            args, env, names, run_id=resolve_run_id(args.run_id, env), new_run_id=new_run_id, progress=_progress,
+            on_step_start=started, on_step_done=done,
+        )  # fmt: skip
+        cli_output.emit(report, args, github)
+        return report.exit_code
+    ctx, save = session.open_release(
+        args,
+        env,
+        run_id=resolve_run_id(args.run_id, env),
+        # A selection that starts later (`run --from confirm`, a later stage) continues the unfinished run.
+        fresh=names[0] == "pre-clean",
+        new_run_id=new_run_id,
+        prompt=_terminal_prompt if sys.stdin.isatty() else None,
+        progress=_progress,
+    )
+    if ctx.prompt is not None:
+        ctx.prompt = functools.partial(_terminal_prompt, timeout=ctx.config.confirm.timeout_s)
     report = run_steps(ctx, names, on_step_start=started, on_step_done=done, save=save)
     cli_output.emit(report, args, github)
     return report.exit_code
@@ -135,6 +166,9 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from pipeline_steps import session  # noqa: PLC0415
+
+    if args.command in ("approve", "reject") and not args.approver:
+        args.approver = default_approver(env)
 
     ctx, save = session.open_release(
         args, env, run_id=resolve_run_id(args.run_id, env), fresh=False, new_run_id=new_run_id,

@@ -27,6 +27,7 @@ def add_parsers(sub: Any) -> None:
     trigger.add_argument("--job", required=True, help="job name (folder/job) or URL")
     trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="build parameter")
     trigger.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the build to end")
+    trigger.add_argument("--poll-interval", type=float, default=1.0, help="seconds between looks at queue and build")
     _connection_flags(trigger)
 
 
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             parameters=_params(args.param),
             on_output=lambda text: print(text, end="", file=sys.stderr, flush=True),
             timeout=args.timeout,
+            poll_interval=args.poll_interval,
         )
         code = ExitCode.OK if result.succeeded else ExitCode.FAILED
     data = dataclasses.asdict(result)

@@ -87,8 +87,9 @@ def report_outputs(report: RunReport) -> dict[str, str]:
         "exit-code": str(report.exit_code),
         "run-id": report.run_id,
     }
+    facts = _with_digest(report.facts)
     for name, fact in FACT_OUTPUTS.items():
-        outputs[name] = _text(report.facts.get(fact))
+        outputs[name] = _text(facts.get(fact))
     outputs["report-json"] = json.dumps(report.to_dict(), sort_keys=True)
     return outputs
 
@@ -134,7 +135,8 @@ def summary_markdown(report: RunReport) -> str:
     if any(value for _, value in roles):
         lines.append("#### Roles\n")
         lines.append(_table(["Role", "Colour"], [[label, value or "-"] for label, value in roles]))
-    images = [(label, report.facts.get(key)) for label, key in _IMAGE_FACTS]
+    facts = _with_digest(report.facts)
+    images = [(label, facts.get(key)) for label, key in _IMAGE_FACTS]
     if any(value for _, value in images):
         lines.append("#### Images and addresses\n")
         lines.append(_table(["What", "Value"], [[label, value or "-"] for label, value in images]))
@@ -150,6 +152,11 @@ def summary_markdown(report: RunReport) -> str:
                 ],
             )
         )
+    if report.facts.get("not_checked"):
+        # An offline plan (a dry-run without cluster credentials) says what only the cluster could tell.
+        lines.append(f"#### Not checked\n\n{markdown_cell(report.facts.get('cluster') or '')}\n")
+        lines.extend(f"- {markdown_cell(item)}" for item in str(report.facts["not_checked"]).split("; "))
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -246,6 +253,16 @@ def add_mask(value: str) -> str:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def _with_digest(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts with `image_digest` filled from the resolved reference (`repo@sha256:...`) when unset."""
+    result = dict(facts)
+    if not result.get("image_digest"):
+        _, at, digest = str(result.get("image_ref") or "").partition("@")
+        if at and digest:
+            result["image_digest"] = digest
+    return result
 
 
 def _text(value: object) -> str:

@@ -1,0 +1,109 @@
+"""action.yml and the example workflows against GitHub's schemas (check-jsonschema's bundled
+vendor.github-actions and vendor.github-workflows) and actionlint, which also checks each `uses: ./` step's
+inputs and outputs against this repository's action.yml."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.lint import REPO, require_tool
+
+WORKFLOWS = sorted((REPO / "examples" / "github").glob("*.yml"))
+
+
+def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    command = [str(tool)] if tool.exists() else [require_tool("check-jsonschema")]
+    return subprocess.run(
+        [*command, "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_action_matches_the_github_actions_schema() -> None:
+    completed = check_jsonschema("vendor.github-actions", REPO / "action.yml")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_example_workflows_match_the_github_workflows_schema() -> None:
+    assert WORKFLOWS, "examples/github holds the example workflows"
+    completed = check_jsonschema("vendor.github-workflows", *WORKFLOWS)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path: Path) -> None:
+    broken = tmp_path / "action.yml"
+    data = yaml.safe_load((REPO / "action.yml").read_text())
+    data["runs"]["using"] = "composite-ish"
+    broken.write_text(yaml.safe_dump(data))
+    assert check_jsonschema("vendor.github-actions", broken).returncode != 0
+
+
+def actionlint_project(tmp_path: Path, workflow: Path, text: str | None = None) -> Path:
+    """A throwaway repository with this action at its root and the workflow where GitHub reads workflows:
+    actionlint checks `uses: ./` against ./action.yml only for workflows under .github/workflows."""
+    project = tmp_path / "project"
+    (project / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(REPO / "action.yml", project / "action.yml")
+    target = project / ".github" / "workflows" / workflow.name
+    target.write_text(text if text is not None else workflow.read_text())
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    return target
+
+
+def actionlint(target: Path) -> subprocess.CompletedProcess[str]:
+    tool = require_tool("actionlint")
+    shellcheck = Path(tool).with_name("shellcheck")
+    flags = ["-shellcheck", str(shellcheck)] if shellcheck.exists() else []
+    return subprocess.run(
+        [tool, "-no-color", *flags, str(target.relative_to(target.parents[2]))],
+        cwd=target.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_example_workflows_pass_actionlint(tmp_path: Path, workflow: Path) -> None:
+    completed = actionlint(actionlint_project(tmp_path, workflow))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_actionlint_checks_the_inputs_of_this_action(tmp_path: Path) -> None:
+    """The run above can fail: an input action.yml does not declare is an error."""
+    workflow = REPO / "examples" / "github" / "release.yml"
+    text = workflow.read_text().replace(
+        "          to: verify-staged\n", "          to: verify-staged\n          tu: x\n"
+    )
+    completed = actionlint(actionlint_project(tmp_path, workflow, text))
+    assert completed.returncode != 0
+    assert 'input "tu" is not defined in action' in completed.stdout
+
+
+def test_release_workflow_shape() -> None:
+    """stage -> confirm (an environment, whose required reviewers approve) -> release -> rollback-on-failure,
+    one release per app at a time."""
+    data = yaml.safe_load((REPO / "examples" / "github" / "release.yml").read_text())
+    jobs = data["jobs"]
+    assert list(jobs) == ["stage", "confirm", "release", "rollback-on-failure"]
+    assert jobs["confirm"]["needs"] == "stage" and jobs["confirm"]["environment"]
+    assert set(jobs["release"]["needs"]) >= {"confirm"}
+    assert jobs["rollback-on-failure"]["needs"] == ["release"]
+    assert "needs-rollback" in jobs["rollback-on-failure"]["if"]
+    assert "rolled_back" in jobs["release"]["outputs"]["needs-rollback"]
+    assert data["concurrency"] == {"group": "release-${{ inputs.app }}", "cancel-in-progress": False}
+    steps = {s.get("id"): s for job in jobs.values() for s in job["steps"] if s.get("uses") == "./"}
+    assert {"stage", "switch", "verify-prod", "post-clean"} <= set(steps)
+    for step in (s for job in jobs.values() for s in job["steps"] if s.get("uses") == "./"):
+        assert step["with"]["state-file"] == "${{ env.STATE_DIR }}/${{ inputs.app }}.json"
