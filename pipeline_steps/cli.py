@@ -8,7 +8,9 @@ import functools
 import getpass
 import os
 import select
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 from pipeline_steps import cli_output
@@ -178,6 +180,17 @@ def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return int(ExitCode.OK)
 
 
+def _interrupt_on_sigterm() -> None:
+    """CI systems abort a build with SIGTERM: treat it as Ctrl-C, so the cleanup paths (closing an approval
+    request, giving back the release lock) run before the process ends."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
@@ -185,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline_steps.sandbox import cli as sandbox_cli  # noqa: PLC0415
 
         return sandbox_cli.run(args)
+    _interrupt_on_sigterm()
     try:
         if args.command == "jenkins":
             from pipeline_steps import cli_ci  # noqa: PLC0415

@@ -96,6 +96,14 @@ def release_is_over(report: RunReport) -> bool:
     return not last.ok or last.name == STEP_NAMES[-1]
 
 
+def _give_back_lock(ctx: ReleaseContext) -> None:
+    try:
+        release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
+    except PipelineError as exc:
+        # The release itself is decided; a lock left behind goes stale and pre-clean removes it.
+        ctx.progress(f"warning: could not give back the release lock: {exc}")
+
+
 def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
     """The one place that maps what happened to an exit code.
 
@@ -131,22 +139,24 @@ def run(
         started_at=_now(),
     )
     by_name = {step.name: step for step in STEPS}
-    for name in names:
-        on_step_start(name)
-        step_report = run_step(ctx, by_name[name])
-        report.steps.append(step_report)
-        ctx.state.steps[name] = step_report.status.value
+    try:
+        for name in names:
+            on_step_start(name)
+            step_report = run_step(ctx, by_name[name])
+            report.steps.append(step_report)
+            ctx.state.steps[name] = step_report.status.value
+            if not ctx.dry_run:
+                save()
+            on_step_done(step_report)
+            if not step_report.ok:
+                break
+    except KeyboardInterrupt:
+        # Interrupted (Ctrl-C, or a CI abort's SIGTERM): this run is over, so the next one need not wait.
         if not ctx.dry_run:
-            save()
-        on_step_done(step_report)
-        if not step_report.ok:
-            break
+            _give_back_lock(ctx)
+        raise
     if not ctx.dry_run and release_is_over(report):
-        try:
-            release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
-        except PipelineError as exc:
-            # The release itself is decided; a lock left behind goes stale and pre-clean removes it.
-            ctx.progress(f"warning: could not give back the release lock: {exc}")
+        _give_back_lock(ctx)
     report.finished_at = _now()
     report.facts = {key: ctx.facts[key] for key in REPORTED_FACTS if ctx.facts.get(key) is not None}
     code = exit_code_for(report, single_step=len(names) == 1)

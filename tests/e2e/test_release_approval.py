@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -228,6 +229,29 @@ def test_timeout_rejects_by_default_with_traffic_untouched(
     assert late.code == ExitCode.USAGE, late
     assert "run rel-timeout was already rejected by pipeline-steps (confirm.timeout)" in late.stderr
     assert_untouched(cluster, namespace, public, version_before)
+
+
+def test_a_ci_abort_closes_the_request_and_gives_back_the_lock(
+    cluster: Cluster, namespace: str, workspace: Workspace, start_release: Callable[..., Background]
+) -> None:
+    """Jenkins and GitHub abort a build with SIGTERM: the waiting run closes its request and frees the app."""
+    public = first_release(cluster, namespace, workspace)
+    version_before = service_version(cluster, namespace)
+
+    release = start_release(V2, "rel-abort", CONFIRM_MODE="wait", CONFIRM_TIMEOUT="300s")
+    wait_until_awaiting(cluster, namespace, "rel-abort", release)
+    leases = cluster.coordination.list_namespaced_lease(namespace).items
+    assert [lease.spec.holder_identity for lease in leases] == ["rel-abort"]
+    release.process.send_signal(signal.SIGTERM)
+    result = release.finish(timeout=60)
+
+    assert result.code == ExitCode.FAILED, result
+    assert "interrupted" in result.stderr
+    assert record(cluster, namespace)[approvals.DECISION] == approvals.CANCELLED
+    assert cluster.coordination.list_namespaced_lease(namespace).items == []
+    assert_untouched(cluster, namespace, public, version_before)
+    late = decide(workspace, "approve", "rel-abort", "--approver", "alice")
+    assert late.code == ExitCode.USAGE, late
 
 
 def test_wrong_run_and_unlisted_approver_are_refused(
