@@ -174,6 +174,13 @@ def parse_config(data: Any, *, path: Path, variables: Mapping[str, str], overrid
         raise top.error("app", f"{app!r} is not a DNS label", hint="lower-case letters, digits and '-', at most 50")
     file_namespace = top.string("namespace", "default")
     namespace = overrides.namespace or file_namespace
+    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        where = "--namespace / PIPELINE_STEPS_NAMESPACE" if overrides.namespace else None
+        message = f"{namespace!r} is not a valid namespace name"
+        hint = "lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit"
+        if where:
+            raise ConfigError(message, field=where, hint=hint)
+        raise top.error("namespace", message, hint=hint)
     strategy = top.choice("strategy", STRATEGIES, "bluegreen")
     manifests = top.string_list("manifests")
     if not manifests:

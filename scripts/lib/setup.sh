@@ -23,6 +23,12 @@ ensure_debian_packages() {
     fi
 }
 
+# Whether an install of extra $1 since pyproject.toml last changed covers extra $2 (dev > test > sandbox).
+_covers() {
+    declare -A rank=([sandbox]=1 [test]=2 [dev]=3)
+    [[ -f .venv/.installed-$1 && ! pyproject.toml -nt .venv/.installed-$1 ]] && ((rank[$1] >= rank[$2]))
+}
+
 # A virtualenv in .venv with the package and the given extra installed; reinstalls only when
 # pyproject.toml changed since the last install.
 ensure_venv() {
@@ -32,7 +38,7 @@ ensure_venv() {
         say "creating .venv with $($python --version)"
         "$python" -m venv .venv
     fi
-    if [[ ! -f $stamp ]] || [[ pyproject.toml -nt $stamp ]]; then
+    if ! _covers dev "$extra" && ! _covers test "$extra" && ! _covers "$extra" "$extra"; then
         say "installing pipeline-steps[$extra] into .venv"
         .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
         touch "$stamp"

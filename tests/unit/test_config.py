@@ -298,3 +298,15 @@ def test_public_service_follows_the_strategy(tmp_path: Path) -> None:
     sections = "bluegreen: {public_service: bg}\nrolling: {public_service: roll}\n"
     assert load(tmp_path, MINIMAL + sections).public_service == "bg"
     assert load(tmp_path, MINIMAL + sections + "strategy: rolling\n").public_service == "roll"
+
+
+def test_a_namespace_that_is_no_dns_label_is_refused_from_file_and_flag(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("app: web\nnamespace: Shop_Prod\nmanifests: [a.yaml]\n")
+    with pytest.raises(ConfigError) as from_file:
+        load_config(path, {})
+    assert "namespace" in str(from_file.value) and "'Shop_Prod' is not a valid namespace name" in str(from_file.value)
+    path.write_text("app: web\nnamespace: shop\nmanifests: [a.yaml]\n")
+    with pytest.raises(ConfigError) as from_flag:
+        load_config(path, {}, Overrides(namespace="-bad"))
+    assert "--namespace" in str(from_flag.value)
