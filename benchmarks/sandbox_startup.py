@@ -4,7 +4,7 @@ Starts and stops the sandbox several times, alternating a 1-node and a 3-node sa
 see the same machine load, and prints each phase's median, its share of the start-up, and the
 3-node/1-node ratio. The machines this runs on are shared: read the ratios, not one absolute figure.
 
-    .venv/bin/python benchmarks/sandbox_startup.py [--runs 3]
+    .venv/bin/python -m benchmarks.sandbox_startup [--runs 3]
 """
 
 from __future__ import annotations
