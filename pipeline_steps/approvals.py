@@ -62,6 +62,26 @@ def decision_of(record: dict[str, Any] | None) -> Decision | None:
     )
 
 
+def honoured(decision: Decision, allowed: Sequence[str]) -> bool:
+    """Whether an approval lets the release go on: approved, by an allowed approver or by the timeout's
+    default (confirm.on_timeout: approve). Confirm and switch both decide by this."""
+    if decision.decision != "approved":
+        return False
+    return not allowed or decision.by in allowed or decision.by == TIMEOUT_DECIDER
+
+
+def blocks_switch(decision: Decision | None, run_id: str, allowed: Sequence[str]) -> str | None:
+    """Why the record forbids switching for `run_id`, or None. A record of another run (or none: the
+    decision was a CI gate's) says nothing about this one."""
+    if decision is None or decision.run_id != run_id or honoured(decision, allowed):
+        return None
+    if decision.decision == AWAITING:
+        return f"run {run_id} still awaits a decision at confirm"
+    if decision.decision == "approved":
+        return f"run {run_id} was approved by {decision.by}, who is not in confirm.approvers"
+    return f"run {run_id} was {decision.decision} at confirm" + (f" by {decision.by}" if decision.by else "")
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

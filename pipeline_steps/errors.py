@@ -50,6 +50,10 @@ class RolloutFailed(PipelineError):
     """A Deployment did not become available within its deadline, or its pods failed."""
 
 
+class SwitchedBack(RolloutFailed):
+    """A switch that did not complete put the public Service back on the role it came from."""
+
+
 class CheckFailed(PipelineError):
     """A verification check (HTTP or command) did not pass."""
 

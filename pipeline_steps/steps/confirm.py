@@ -205,7 +205,7 @@ def _wait(ctx: ReleaseContext) -> Outcome:
         # A person decided in the moment the wait ran out: that decision stands.
     ctx.facts["approval"] = f"{decision.decision} by {decision.by} at {decision.at}"
     if decision.decision == "approved":
-        if settings.approvers and decision.by not in settings.approvers:
+        if not approvals.honoured(decision, settings.approvers):
             # `approve` refuses such approvers; this holds against a record written some other way.
             return Outcome(
                 f"approved by {decision.by}, who is not in confirm.approvers ({', '.join(settings.approvers)}): "

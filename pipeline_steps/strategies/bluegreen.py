@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, RenderError, RolloutFailed
+from pipeline_steps.errors import ConfigError, RenderError, RolloutFailed, SwitchedBack
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX, WaitTimeout
 from pipeline_steps.kube.readiness import endpoints_view, fully_available, rollout_status, serves_only
 from pipeline_steps.render import Manifest
@@ -217,6 +217,7 @@ class BlueGreen:
 
     def plan_switch(self) -> Plan:
         target = self.target()
+        self._check_runs_this_release(target)
         service = self.public_service() if self.ctx.cluster.namespace_exists() else None
         active = self.active_role(service)
         label = self.settings.role_label
@@ -238,7 +239,20 @@ class BlueGreen:
                 hint="run deploy again and look at `pipeline-steps status`",
             )
         previous = plan.data.get("from_role")
-        seconds = self._point_service_at(target, previous)
+        try:
+            seconds = self._point_service_at(target, previous)
+        except RolloutFailed as exc:
+            # The selector may have moved while the endpoints never followed: put the public endpoint
+            # back on the role that served it, which is known to have ready backends.
+            if previous and self.role_available(previous):
+                note = ""
+                try:
+                    self._point_service_at(previous, target)
+                except RolloutFailed as back:
+                    # The selector is back on a fully available role either way; say what was not seen.
+                    note = f" (its endpoints were not confirmed either: {back.message})"
+                raise SwitchedBack(f"{exc.message}; switched public traffic back to role {previous}{note}") from exc
+            raise
         data = {
             "switched": True,
             "previous_role": previous,
@@ -252,6 +266,22 @@ class BlueGreen:
             plan.changes,
             data=data,
         )
+
+    def _check_runs_this_release(self, role: str) -> None:
+        """Refuse to make public a role that another run has deployed to since this run's deploy.
+
+        Only against the image this run resolved (a tag given again to a later stage may stand for the
+        digest the role runs, which cannot be told apart without the registry)."""
+        image = self.ctx.facts.get("image_ref")
+        if not image:
+            return
+        images = {i for d in self.role_deployments(role).values() for i in _images(d)}
+        if images and image not in images:
+            raise RolloutFailed(
+                f"role {role} runs {', '.join(sorted(images))}, not this run's {image}: another run deployed there "
+                "after this one; refusing to switch",
+                hint="start a new run (from pre-clean) for the release you want public",
+            )
 
     def _point_service_at(self, role: str, previous: str | None) -> float:
         ctx, label = self.ctx, self.settings.role_label

@@ -149,3 +149,36 @@ def test_an_approver_not_listed_is_refused(approver: str) -> None:
 )
 def test_json_pointer_escapes_slash_and_tilde(key: str, pointer: str) -> None:
     assert approvals._json_pointer(key) == pointer
+
+
+# -- whether a decision lets the release go on (confirm and switch decide alike) -------------------------------
+
+
+def test_an_approval_by_a_listed_approver_or_the_timeout_default_is_honoured() -> None:
+    allowed = ("alice",)
+    assert approvals.honoured(Decision("r1", "approved", by="alice"), allowed)
+    assert approvals.honoured(Decision("r1", "approved", by=approvals.TIMEOUT_DECIDER), allowed)
+    assert approvals.honoured(Decision("r1", "approved", by="anyone"), ())
+    assert not approvals.honoured(Decision("r1", "approved", by="mallory"), allowed)
+    assert not approvals.honoured(Decision("r1", "rejected", by="alice"), allowed)
+
+
+@pytest.mark.parametrize(
+    ("decision", "refusal"),
+    [
+        (Decision("r1", "rejected", by="bob"), "run r1 was rejected at confirm by bob"),
+        (Decision("r1", approvals.CANCELLED, by="pipeline-steps"), "run r1 was cancelled at confirm by pipeline-steps"),
+        (Decision("r1", approvals.AWAITING), "run r1 still awaits a decision at confirm"),
+        (Decision("r1", "approved", by="mallory"), "run r1 was approved by mallory, who is not in confirm.approvers"),
+    ],
+)
+def test_switch_is_blocked_by_any_decision_of_this_run_but_an_honoured_approval(
+    decision: Decision, refusal: str
+) -> None:
+    assert approvals.blocks_switch(decision, "r1", ("alice",)) == refusal
+
+
+def test_switch_is_not_blocked_by_another_runs_record_or_by_none() -> None:
+    assert approvals.blocks_switch(Decision("r0", "rejected", by="bob"), "r1", ()) is None
+    assert approvals.blocks_switch(None, "r1", ()) is None
+    assert approvals.blocks_switch(Decision("r1", "approved", by="alice"), "r1", ("alice",)) is None
