@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("rollback", "put the previous release back in public"), ("status", "show both roles")):
         command = sub.add_parser(name, help=text)
         _add_release_flags(command, steps=False)
+    unlock = sub.add_parser(
+        "unlock", help="give back the app's release lock held by this run (--run-id), e.g. after a CI gate said no"
+    )
+    _add_release_flags(unlock, steps=False)
+    unlock.add_argument("--force", action="store_true", help="remove the lock whoever holds it (a run known dead)")
     for name in ("approve", "reject"):
         command = sub.add_parser(name, help=f"{name} a release waiting in confirm mode `wait`")
         _add_release_flags(command, steps=False)

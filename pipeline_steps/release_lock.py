@@ -91,7 +91,7 @@ def _now() -> datetime.datetime:
 
 def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> bool:
     """Take or renew the lock for `run_id`: True when newly taken, False when renewed; LockHeld when
-    another live run holds it.
+    another live run holds it (a stale one is taken over).
 
     Read and write are one attempt: a write that loses a race answers 409, the attempt is retried,
     and the fresh read then sees the winner."""
@@ -107,7 +107,8 @@ def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> boo
             raise LockHeld(
                 f"run {state.holder} is releasing {app} in namespace {cluster.namespace} "
                 f"(its lock expires {expires} unless renewed)",
-                hint=f"wait for it to finish; if that run is dead: kubectl -n {cluster.namespace} delete lease {name}",
+                hint="wait for it to finish; if that run is dead (or its CI gate said no), give the lock back: "
+                f"pipeline-steps unlock --run-id {state.holder} (with this run's -c and --namespace)",
             )
         spec = {
             "holderIdentity": run_id,
@@ -142,7 +143,7 @@ def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
 
     def attempt() -> bool:
         lease = cluster.get(API_VERSION, KIND, name)
-        if lock_state(lease, _now()).holder != run_id or lease is None:
+        if lease is None or lock_state(lease, _now()).holder != run_id:
             return False
         preconditions = {"resourceVersion": lease["metadata"]["resourceVersion"]}
         try:
@@ -156,6 +157,10 @@ def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
     return call(f"release the lock Lease/{name}", attempt)
 
 
+def current_holder(cluster: KubeCluster, app: str) -> str | None:
+    return lock_state(cluster.get(API_VERSION, KIND, lease_name(app)), _now()).holder
+
+
 def stale_lock(cluster: KubeCluster, app: str, own_runs: set[str]) -> LockState | None:
     """The lock, when pre-clean may remove it: held by one of `own_runs` (this run, or the unfinished
     run this workspace's state file recorded and this one replaces), or stale."""
@@ -163,10 +168,6 @@ def stale_lock(cluster: KubeCluster, app: str, own_runs: set[str]) -> LockState 
     if state.holder is not None and (state.holder in own_runs or state.stale):
         return state
     return None
-
-
-def remove(cluster: KubeCluster, app: str) -> bool:
-    return cluster.delete(API_VERSION, KIND, lease_name(app))
 
 
 def _ensure_namespace(cluster: KubeCluster) -> None:

@@ -47,6 +47,9 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
     """Plan one step and, unless this is a dry-run or there is nothing to do, execute it."""
     started = time.monotonic()
     try:
+        if step.changes_cluster and not ctx.dry_run:
+            # Before planning: the plan must read a cluster no other run is changing.
+            release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx))
         plan = step.plan(ctx)
         ctx.facts.update(plan.data)
         if ctx.dry_run and not step.read_only:
@@ -54,10 +57,6 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
             return StepReport(step.name, status, plan.summary, time.monotonic() - started, plan.changes, plan.diff)
         if plan.noop:
             return StepReport(step.name, StepStatus.UNCHANGED, plan.summary, time.monotonic() - started)
-        if step.changes_cluster and release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx)):
-            # Newly taken: another run may have changed the cluster since this plan read it.
-            plan = step.plan(ctx)
-            ctx.facts.update(plan.data)
         outcome = step.execute(ctx, plan)
         return StepReport(
             step.name,
@@ -150,8 +149,9 @@ def run(
             on_step_done(step_report)
             if not step_report.ok:
                 break
-    except KeyboardInterrupt:
-        # Interrupted (Ctrl-C, or a CI abort's SIGTERM): this run is over, so the next one need not wait.
+    except BaseException:
+        # Interrupted (Ctrl-C, a CI abort's SIGTERM) or stopped by bad input: this run is over, so the next
+        # one need not wait for its lock to expire.
         if not ctx.dry_run:
             _give_back_lock(ctx)
         raise

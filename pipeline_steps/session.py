@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps import approvals
+from pipeline_steps import approvals, release_lock
 from pipeline_steps.config import Overrides, load_config
 from pipeline_steps.context import Prompt, ReleaseContext
-from pipeline_steps.errors import ConfigError
+from pipeline_steps.errors import ConfigError, LockHeld
 from pipeline_steps.kube.cluster import KubeCluster
 from pipeline_steps.kube.connection import connect
 from pipeline_steps.state import RunState, load_state, resolve_state_path, save_state
@@ -79,10 +78,25 @@ def open_release(
     return ctx, lambda: save_state(path, state)
 
 
+def _unlock(ctx: ReleaseContext, *, force: bool) -> dict[str, Any]:
+    app, namespace = ctx.config.app, ctx.cluster.namespace
+    holder = release_lock.current_holder(ctx.cluster, app)
+    if holder is None:
+        return {"unlocked": False, "holder": None, "summary": f"no run holds the release lock of {app}"}
+    if holder != ctx.run_id and not force:
+        raise LockHeld(
+            f"the release lock of {app} in namespace {namespace} is held by run {holder}, not by run {ctx.run_id}",
+            hint="pass --run-id of the holder, or --force if that run is known to be dead",
+        )
+    released = release_lock.release(ctx.cluster, app, holder)
+    ctx.progress(f"gave back the release lock of {app}, held by run {holder}" if released else "the lock changed hands")
+    return {"unlocked": released, "holder": holder}
+
+
 def maintenance(
     ctx: ReleaseContext, command: str, args: argparse.Namespace, env: Mapping[str, str], save: Callable[[], None]
 ) -> dict[str, Any]:
-    """rollback, status, approve, reject: the answer to print, or an exit code."""
+    """rollback, status, unlock, approve, reject: the answer to print, or an exit code."""
     strategy = strategy_for(ctx)
     if command == "status":
         return strategy.status()
@@ -93,7 +107,10 @@ def maintenance(
         done = strategy.rollback(plan)
         ctx.progress(done.summary)
         return {"rolled_back": done.summary, **done.data}
-    approver = args.approver or env.get("BUILD_USER_ID") or env.get("GITHUB_ACTOR") or env.get("USER") or os.getlogin()
+    if command == "unlock":
+        return _unlock(ctx, force=bool(args.force))
+    # The command line fills in the approver (cli.default_approver) before it gets here.
+    approver = str(args.approver)
     run_id = args.run_id or env.get("PIPELINE_STEPS_RUN_ID")
     if not run_id:
         raise ConfigError("--run-id is required", field="--run-id", hint="the run id is in the e-mail and the log")

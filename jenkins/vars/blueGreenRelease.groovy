@@ -5,9 +5,9 @@
 //
 // The same shape as the repository's Jenkinsfile: `agent none`; Pre-clean .. Verify Staged on one agent,
 // Switch .. Post-clean on another, the state stashed between them; a per-app lock over the whole build;
-// milestones before Confirm and Switch; an approval that holds no executor; a rollback when a build fails
-// or is aborted between Switch and a passed Verify Prod. The release logic is the pipeline-steps command
-// line; this file only orders its steps.
+// milestones before Confirm and Switch; an approval that holds no executor; the cluster's release lock given
+// back when the approval says no; a rollback when a build fails or is aborted between Switch and a passed
+// Verify Prod. The release logic is the pipeline-steps command line; this file only orders its steps.
 
 def call(Map cfg = [:]) {
     if (!cfg.app) {
@@ -90,6 +90,22 @@ def call(Map cfg = [:]) {
                         if (!params.DRY_RUN) {
                             releaseApproval(submitter: approvers, timeoutMinutes: approvalMinutes,
                                             message: "Switch public traffic of ${app} to ${params.IMAGE ?: 'the staged release'}?")
+                        }
+                    }
+                }
+                post {
+                    // The approval said no (rejected, timed out, aborted): the cluster's release lock, kept while
+                    // a person looked at the staged role, is still this run's (PIPELINE_STEPS_RUN_ID). Give it
+                    // back, so the next build need not wait for it to expire. A dry run takes no lock; later
+                    // stages need no such post, since each step gives the lock back itself when it fails.
+                    unsuccessful {
+                        script {
+                            if (!params.DRY_RUN) {
+                                node(agentLabel) {
+                                    checkout scm
+                                    runStep('unlock', [dryRun: false])
+                                }
+                            }
                         }
                     }
                 }

@@ -1,24 +1,29 @@
-// Runs one pipeline-steps step (or `rollback`) on the current agent, writing reports/<step>.xml (JUnit)
-// and reports/<step>.json. The sh text is a constant: every value reaches the shell through the
+// Runs one pipeline-steps step (or `rollback`, or `unlock`) on the current agent, writing reports/<step>.xml
+// (JUnit) and reports/<step>.json. The sh text is a constant: every value reaches the shell through the
 // environment, so neither parameters nor credentials are ever interpolated into a script.
 
 import groovy.transform.Field
 
 @Field static final List<String> STEPS = [
     'pre-clean', 'prepare-image', 'check-env', 'deploy', 'verify-staged',
-    'confirm', 'switch', 'verify-prod', 'post-clean', 'rollback',
+    'confirm', 'switch', 'verify-prod', 'post-clean', 'rollback', 'unlock',
 ]
 
 // Extra flags arrive one a line in PS_FLAGS and are appended to the argument list as they are.
-// `rollback` writes no reports (it prints what it did), so it gets no report flags.
+// `rollback` and `unlock` are commands of their own, not steps: they write no reports (they print what
+// they did), so they get no report flags.
 @Field static final String SCRIPT = '''\
 set -eu
-if [ "$PS_STEP" = rollback ]; then set -- rollback; else set -- step "$PS_STEP"; fi
+case "$PS_STEP" in
+    rollback | unlock) set -- "$PS_STEP" ;;
+    *) set -- step "$PS_STEP" ;;
+esac
 [ -z "$PS_CONFIG" ] || set -- "$@" -c "$PS_CONFIG"
 [ -z "$PS_STATE" ] || set -- "$@" --state "$PS_STATE"
-if [ "$PS_STEP" != rollback ]; then
-    set -- "$@" --junit-xml "$PS_REPORTS/$PS_STEP.xml" --report "$PS_REPORTS/$PS_STEP.json"
-fi
+case "$PS_STEP" in
+    rollback | unlock) ;;
+    *) set -- "$@" --junit-xml "$PS_REPORTS/$PS_STEP.xml" --report "$PS_REPORTS/$PS_STEP.json" ;;
+esac
 while IFS= read -r arg; do
     [ -z "$arg" ] || set -- "$@" "$arg"
 done <<PS_FLAGS_END

@@ -28,13 +28,15 @@ def plan(ctx: ReleaseContext) -> Plan:
     return Plan(
         "remove leftovers of an earlier run",
         leftovers,
-        data={"rendered": str(rendered), "stale_lock": lock is not None},
+        data={"rendered": str(rendered), "stale_lock_holder": lock.holder if lock else None},
     )
 
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
     ctx.state.facts.pop("previous_run", None)
-    if plan.data.get("stale_lock"):
-        release_lock.remove(ctx.cluster, ctx.config.app)
+    holder = plan.data.get("stale_lock_holder")
+    if holder:
+        # Only the lock that was read, still held by that run: a run that took over meanwhile keeps it.
+        release_lock.release(ctx.cluster, ctx.config.app, str(holder))
     return Outcome(plan.summary, changes=plan.changes)

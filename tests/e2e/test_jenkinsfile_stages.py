@@ -5,9 +5,11 @@ goes well: every `agent { label }` and `node` gets a fresh workspace with a chec
 inside the credentials the file binds, `stash` / `unstash` / `dir { deleteDir() }` act on the files,
 and `post` blocks run by their condition. The parameters and environment come from the file; the
 credentials and the app's own variables from the test. The `input` in Confirm is the one thing replaced:
-the approver says yes at once. So the test breaks when the Jenkinsfile changes in a way its commands,
+the approver says yes at once, or no (which aborts the build there, as Jenkins does, and runs the `post`
+blocks of an unsuccessful build). So the test breaks when the Jenkinsfile changes in a way its commands,
 state file or stashes no longer carry a release through, and it shows the release really happened:
-the public Service's selector moved and the public endpoint answers from the new version.
+the public Service's selector moved and the public endpoint answers from the new version; or, when the
+approver says no, that nothing public changed and the cluster's release lock was given back.
 
 What this cannot show: Jenkins' own behaviour (lock, milestone, input, executors, withCredentials
 masking, junit); see docs/ci.md.
@@ -23,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,11 @@ NO_OPS = {"milestone", "echo", "junit", "archiveArtifacts", "error", "env", "Str
 POST_ORDER = ["always", "changed", "fixed", "regression", "aborted", "failure", "success", "unstable",
               "unsuccessful", "cleanup"]  # fmt: skip
 FAILED_CONDITIONS = {"always", "changed", "regression", "aborted", "failure", "unsuccessful", "cleanup"}
+LEASE = "pipeline-steps-web"  #: the release lock of the test app (pipeline_steps.release_lock.lease_name)
+
+
+class GateSaidNo(Exception):
+    """The `input` was rejected: Jenkins aborts the build at that statement."""
 
 
 @dataclasses.dataclass
@@ -55,6 +62,11 @@ class Build:
     env: dict[str, str]
     #: Abort the build when this stage is reached (as a person pressing Abort would), to take the failure path.
     abort_at: str | None = None
+    #: What the approver answers at the `input`: yes, or no (the build aborts there).
+    approve: bool = True
+    #: Called with each `sh` command's argv just before it runs, to look at the cluster between commands.
+    before_sh: Callable[[list[str]], None] | None = None
+    logs: list[str] = dataclasses.field(default_factory=list)  #: each sh's stdout and stderr, as commands
     stashes: dict[str, Path] = dataclasses.field(default_factory=dict)
     commands: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)  #: (stage, argv)
     workspaces: list[Path] = dataclasses.field(default_factory=list)
@@ -99,7 +111,10 @@ class Build:
                 if not self.aborted:
                     self.run_stage(inner, workspace)
         else:
-            self.run_body(stage.child("steps"), workspace)
+            try:
+                self.run_body(stage.child("steps"), workspace)
+            except GateSaidNo:
+                self.aborted = True  # the rest of the stage is skipped; its post and the pipeline's run
         self.run_post(stage, workspace)
 
     def run_post(self, owner: groovy.Node, workspace: Path | None) -> None:
@@ -116,27 +131,50 @@ class Build:
     # -- steps ---------------------------------------------------------------------------------------------
 
     def run_body(self, block: groovy.Node, workspace: Path | None) -> None:
+        taken: bool | None = None  #: whether the `if` before an `else` ran its branch (None: not followed)
         for node in block.children():
-            self.run_node(node, workspace)
+            if node.name == "if":
+                taken = self.condition(node)
+                self.run_branch(node, workspace, taken)
+            elif node.name == "else":
+                self.run_branch(node, workspace, None if taken is None else not taken)
+                taken = None
+            else:
+                taken = None
+                self.run_node(node, workspace)
+
+    def condition(self, node: groovy.Node) -> bool | None:
+        """What an `if` decides in this build, or None for a condition the test does not follow."""
+        condition = node.text()
+        if "PUBLIC_SWITCHED" in condition:  # the rollback's guard: raised by Switch, lowered by Verify Prod
+            return self.public_switched
+        dry_run = self.env["DRY_RUN"] == "true"
+        if condition == "if ( params . DRY_RUN )":
+            return dry_run
+        if condition == "if ( ! params . DRY_RUN )":
+            return not dry_run
+        return None  # the exit-code branches, none of which a build the test runs takes
+
+    def run_branch(self, node: groovy.Node, workspace: Path | None, taken: bool | None) -> None:
+        if taken is None:
+            assert not groovy.sh_calls(node), f"line {node.line}: sh in a branch the test does not follow"
+        elif taken:
+            self.run_body(node, workspace)
 
     def run_node(self, node: groovy.Node, workspace: Path | None) -> None:
         name = node.name
         if node.calls("sh"):
             assert workspace is not None, f"line {node.line}: sh outside an agent"
             self.sh(node, workspace)
+        elif node.calls("input"):
+            # The gate waits on the controller, not on an agent, and a person answers it.
+            assert workspace is None, f"line {node.line}: input inside a node holds an executor while it waits"
+            if not self.approve:
+                raise GateSaidNo(f"line {node.line}: rejected")
         elif name == "node":
             self.run_body(node, self.new_workspace(checkout=False))
         elif name in ("withCredentials", "script", "steps", "timeout", "catchError"):
             self.run_body(node, workspace)
-        elif name == "if":
-            condition = node.text()
-            if "PUBLIC_SWITCHED" in condition:  # the rollback's guard: raised by Switch, lowered by Verify Prod
-                if self.public_switched:
-                    self.run_body(node, workspace)
-            else:  # the dry-run branch and the exit-code branches, none of which a passing build takes
-                assert not groovy.sh_calls(node), f"line {node.line}: sh in a branch the test does not follow"
-        elif name == "else":
-            assert not groovy.sh_calls(node), f"line {node.line}: sh in a branch the test does not follow"
         elif name == "dir":
             [target] = node.calls("dir")[0].positional
             assert [c.text() for c in node.children()] == ["deleteDir ( )"], node.text()
@@ -160,6 +198,8 @@ class Build:
 
     def sh(self, node: groovy.Node, workspace: Path) -> None:
         [(_, script, arguments)] = groovy.sh_calls(node)
+        if self.before_sh is not None:
+            self.before_sh(script.text.split())
         completed = subprocess.run(
             ["bash", "-e", "-c", script.text],
             cwd=workspace,
@@ -172,6 +212,7 @@ class Build:
         )
         argv = script.text.split()
         self.commands.append((self.stage, argv))
+        self.logs.append(completed.stdout + completed.stderr)
         assert completed.returncode == 0, (
             f"stage {self.stage}: {script.text}\nexit {completed.returncode}\n{completed.stdout}\n{completed.stderr}"
         )
@@ -298,3 +339,46 @@ def test_an_abort_after_switch_rolls_back_through_the_post_block(
     assert ran == [*STEP_NAMES[: STEP_NAMES.index("switch") + 1], "rollback"]
     assert _selector(cluster, namespace)["role"] == "blue"
     assert settled_images(released_v1) == {V1}
+
+
+def _lease_holders(cluster: Cluster, namespace: str) -> dict[str, str | None]:
+    leases = cluster.coordination.list_namespaced_lease(namespace).items
+    return {lease.metadata.name: lease.spec.holder_identity for lease in leases}
+
+
+def test_a_rejected_approval_gives_back_the_release_lock_and_changes_nothing_public(
+    cluster: Cluster, namespace: str, pipeline: groovy.Node, released_v1: str, tmp_path: Path
+) -> None:
+    """The approver says no at Confirm's `input`: the build aborts there, Release never runs, and Confirm's
+    `post { unsuccessful }` gives back the release lock that Deploy took and confirm kept for the decision."""
+    seen: list[tuple[str, dict[str, str | None]]] = []  #: (command, the Leases just before it ran)
+
+    def look(argv: list[str]) -> None:
+        seen.append((argv[1] if argv[1] != "step" else argv[2], _lease_holders(cluster, namespace)))
+
+    build = Build(tmp_path / "build", jenkins_environment(pipeline, cluster, namespace), approve=False, before_sh=look)
+    build.root.mkdir()
+
+    build.run_pipeline(pipeline)
+
+    assert build.aborted
+    ran = [(stage, argv[1] if argv[1] != "step" else argv[2]) for stage, argv in build.commands]
+    assert [command for _, command in ran] == [*STEP_NAMES[: STEP_NAMES.index("confirm") + 1], "unlock"]
+    assert ran[-1] == ("Confirm", "unlock")  # Confirm's post; no rollback, since nothing was switched
+    # The lock was this build's while the person decided, and is gone after the unlock, not before it.
+    [(_, before_unlock)] = [(command, leases) for command, leases in seen if command == "unlock"]
+    assert before_unlock.get(LEASE) == BUILD_TAG
+    assert LEASE not in _lease_holders(cluster, namespace)
+    assert f"held by run {BUILD_TAG}" in build.logs[-1]
+    # Nothing public changed: the selector still points at blue, which still answers V1.
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert settled_images(released_v1) == {V1}
+    annotations = cluster.core.read_namespaced_service("web", namespace).metadata.annotations or {}
+    assert annotations.get("pipeline-steps.dev/run-id") != BUILD_TAG
+    # The Confirm node, the post's node for the unlock, and the pipeline's post: Release never got an agent.
+    assert len(build.workspaces) == 4
+    published = build.workspaces[-1]
+    state = json.loads((published / ".pipeline-steps" / "state" / "web.json").read_text())
+    assert state["run_id"] == BUILD_TAG
+    assert state["steps"]["confirm"] == "awaiting-approval"
+    assert "switch" not in state["steps"]

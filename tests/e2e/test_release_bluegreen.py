@@ -101,6 +101,47 @@ def test_failing_prod_check_switches_back_by_itself(cluster: Cluster, namespace:
     assert not load.failures, load.summary()
 
 
+def test_a_switch_whose_endpoints_never_follow_goes_back_by_itself(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    public = cluster.service_url(namespace, "web")
+    # An EndpointSlice for the public Service that nothing but this test manages: its endpoint belongs to
+    # no role, so the Service's endpoints never list only the new role's pods. It is not ready, so no
+    # traffic goes to it.
+    stray = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "web-stray",
+            "labels": {
+                "kubernetes.io/service-name": "web",
+                "endpointslice.kubernetes.io/managed-by": "tests.pipeline-steps.dev",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {
+                "addresses": ["10.254.254.254"],
+                "conditions": {"ready": False},
+                "targetRef": {"kind": "Pod", "name": "stray", "namespace": namespace},
+            }
+        ],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    }
+    cluster.apply(namespace, stray)
+    with Load(public) as load:
+        failed = _release(workspace, V2, SWITCH_TIMEOUT="3s")
+    assert failed.code == ExitCode.ROLLED_BACK, failed
+    assert failed.statuses()["switch"] == "rolled-back"
+    assert "endpoints did not follow" in failed.stdout
+    assert "switched public traffic back to role blue" in failed.stdout
+    assert "verify-prod" not in failed.statuses()
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert settled_images(public) == {V1}
+    assert not load.failures, load.summary()
+
+
 def test_dry_run_plans_and_changes_nothing(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
     assert _release(workspace, V1).code == ExitCode.OK
     before = _versions(cluster, namespace)
@@ -158,6 +199,11 @@ def test_a_second_run_cannot_interleave_with_a_release_in_progress(
     assert "run build-1 is releasing web" in second.stderr
     assert _versions(cluster, namespace) == before
     assert _lock_holder(cluster, namespace) == "build-1"
+    # Only the holder (or --force) gives the lock back.
+    refused = other.cli("unlock", "-c", str(other.config), "--run-id", "build-2")
+    assert refused.code == ExitCode.FAILED, refused
+    assert "held by run build-1, not by run build-2" in refused.stderr
+    assert _lock_holder(cluster, namespace) == "build-1"
 
     # Build 1 goes on after its gate, switches, and gives the lock back; then build 2 may release.
     rest = workspace.run("--image", V2, "--from", "switch", PIPELINE_STEPS_RUN_ID="build-1")
@@ -167,6 +213,30 @@ def test_a_second_run_cannot_interleave_with_a_release_in_progress(
     assert other.run("--image", V3, PIPELINE_STEPS_RUN_ID="build-2").code == ExitCode.OK
     assert _selector(cluster, namespace)["role"] == "blue"
     assert settled_images(cluster.service_url(namespace, "web")) == {V3}
+
+
+def test_a_run_whose_gate_said_no_gives_back_the_lock_and_cannot_switch_later(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    assert _release(workspace, V1).code == ExitCode.OK
+    staged = workspace.run("--image", V2, "--to", "confirm", CONFIRM_MODE="jenkins", PIPELINE_STEPS_RUN_ID="build-1")
+    assert staged.code == ExitCode.AWAITING_APPROVAL, staged
+    # The CI gate aborted build 1: its post step gives the lock back.
+    unlocked = workspace.cli("unlock", "-c", str(workspace.config), "--run-id", "build-1", "--output", "json")
+    assert unlocked.code == ExitCode.OK, unlocked
+    assert unlocked.json()["unlocked"] is True
+    assert _lock_holder(cluster, namespace) is None
+
+    other = Workspace.create(workspace.path.parent / "other", "bluegreen", cluster.kubeconfig, NAMESPACE=namespace)
+    assert other.run("--image", V3, PIPELINE_STEPS_RUN_ID="build-2").code == ExitCode.OK
+    public = cluster.service_url(namespace, "web")
+    assert settled_images(public) == {V3}
+    # Build 1 resumed by mistake: the role it staged now runs build 2's release, so it does not switch.
+    late = workspace.run("--image", V2, "--from", "switch", PIPELINE_STEPS_RUN_ID="build-1")
+    assert late.code == ExitCode.FAILED, late
+    assert "not this run's registry.local/web:v2" in late.stderr
+    assert _selector(cluster, namespace)["role"] == "green"
+    assert settled_images(public) == {V3}
 
 
 def test_rollback_command_and_scale_down_policy(cluster: Cluster, namespace: str, workspace: Workspace) -> None:

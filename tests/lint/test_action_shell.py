@@ -292,12 +292,24 @@ def test_every_input_becomes_its_flag(workspace: Path, stub: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("step", "expected"), [("rollback", ["rollback"]), ("verify-prod", ["step", "verify-prod"]), ("all", ["run"])]
+    ("step", "expected"),
+    [("rollback", ["rollback"]), ("unlock", ["unlock"]), ("verify-prod", ["step", "verify-prod"]), ("all", ["run"])],
 )
 def test_step_selects_the_command(workspace: Path, stub: Path, tmp_path: Path, step: str, expected: list[str]) -> None:
     run = run_action(workspace, {"install": "skip", "step": step}, path=(stub,), STUB_RECORD=str(tmp_path / "record"))
     assert run.code == 0, run.log
     assert recorded(tmp_path, "args").splitlines() == expected
+
+
+@pytest.mark.parametrize("step", ["rollback", "unlock"])
+def test_rollback_and_unlock_take_no_image_and_no_approval(
+    workspace: Path, stub: Path, tmp_path: Path, step: str
+) -> None:
+    """A workflow's shared `with:` may carry image and approve into a rollback job; the CLI would refuse them."""
+    inputs = {"install": "skip", "step": step, "image": "registry/app:1.2", "approve": "true", "run-id": "7"}
+    run = run_action(workspace, inputs, path=(stub,), STUB_RECORD=str(tmp_path / "record"))
+    assert run.code == 0, run.log
+    assert recorded(tmp_path, "args").splitlines() == [step, "--run-id", "7"]
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,13 @@ inputs and outputs against this repository's action.yml."""
 
 from __future__ import annotations
 
+import itertools
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -91,12 +94,21 @@ def test_actionlint_checks_the_inputs_of_this_action(tmp_path: Path) -> None:
     assert 'input "tu" is not defined in action' in completed.stdout
 
 
+def release_workflow() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / "examples" / "github" / "release.yml").read_text())
+    return data
+
+
+def action_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in job["steps"] if step.get("uses") == "./"]
+
+
 def test_release_workflow_shape() -> None:
     """stage -> confirm (an environment, whose required reviewers approve) -> release -> rollback-on-failure,
-    one release per app at a time."""
-    data = yaml.safe_load((REPO / "examples" / "github" / "release.yml").read_text())
+    and unlock-on-rejection beside release; one release per app at a time."""
+    data = release_workflow()
     jobs = data["jobs"]
-    assert list(jobs) == ["stage", "confirm", "release", "rollback-on-failure"]
+    assert list(jobs) == ["stage", "confirm", "unlock-on-rejection", "release", "rollback-on-failure"]
     assert jobs["confirm"]["needs"] == "stage" and jobs["confirm"]["environment"]
     assert set(jobs["release"]["needs"]) >= {"confirm"}
     assert jobs["rollback-on-failure"]["needs"] == ["release"]
@@ -105,5 +117,60 @@ def test_release_workflow_shape() -> None:
     assert data["concurrency"] == {"group": "release-${{ inputs.app }}", "cancel-in-progress": False}
     steps = {s.get("id"): s for job in jobs.values() for s in job["steps"] if s.get("uses") == "./"}
     assert {"stage", "switch", "verify-prod", "post-clean"} <= set(steps)
-    for step in (s for job in jobs.values() for s in job["steps"] if s.get("uses") == "./"):
-        assert step["with"]["state-file"] == "${{ env.STATE_DIR }}/${{ inputs.app }}.json"
+    for name, job in jobs.items():
+        for step in action_steps(job):
+            if name != "unlock-on-rejection":  # the lock is on the cluster: the unlock needs no state
+                assert step["with"]["state-file"] == "${{ env.STATE_DIR }}/${{ inputs.app }}.json"
+
+
+def test_every_job_acts_for_one_run_id() -> None:
+    """The run id the stage job takes the release lock with is the one the unlock gives back: the workflow's run
+    id in every job, passed explicitly. The CLI's own default (gh-<run id>-<attempt>) changes on a re-run."""
+    run_ids = {step["with"].get("run-id") for job in release_workflow()["jobs"].values() for step in action_steps(job)}
+    assert run_ids == {"${{ github.run_id }}"}
+
+
+def job_runs(condition: str, context: dict[str, Any]) -> bool:
+    """A job's `if:` evaluated over `context`, for the few operators and functions it may use: enough to test
+    the condition's logic, which no linter checks."""
+    token = re.compile(r"\s*('[^']*'|always\(\)|[A-Za-z_][\w.-]*|&&|\|\||==|!=|!|\(|\))")
+    words: list[str] = []
+    position = 0
+    while position < len(condition.rstrip()):
+        match = token.match(condition, position)
+        assert match, f"cannot read the condition at {condition[position:]!r}"
+        word = match.group(1)
+        position = match.end()
+        if word in ("&&", "||", "!"):
+            words.append({"&&": "and", "||": "or", "!": "not"}[word])
+        elif word in ("==", "!=", "(", ")") or word.startswith("'"):
+            words.append(word)
+        elif word == "always()":
+            words.append("True")
+        else:
+            assert word in context, f"the condition reads {word}, which the test does not set"
+            words.append(repr(context[word]))
+    return bool(eval(" ".join(words), {"__builtins__": {}}))
+
+
+def test_a_rejected_approval_gives_back_the_release_lock() -> None:
+    """When the confirm job fails (a reviewer rejected the environment, or its step failed) or is cancelled (the
+    run cancelled while it waited), unlock-on-rejection gives back the lock the stage job left held; after a
+    stage that failed (its step gave the lock back) or a dry run (no lock), or an approval, it does not run."""
+    jobs = release_workflow()["jobs"]
+    job = jobs["unlock-on-rejection"]
+    assert set(job["needs"]) == {"stage", "confirm"}
+    assert "environment" not in job, "the unlock must not wait for a reviewer"
+    [step] = action_steps(job)
+    assert step["with"]["step"] == "unlock"
+    assert {"config", "kubeconfig", "run-id"} <= set(step["with"])
+    assert not {"image", "approve", "dry-run"} & set(step["with"])
+    results = ["success", "failure", "cancelled", "skipped"]
+    for stage, confirm, dry_run in itertools.product(results, results, [False, True]):
+        context = {"needs.stage.result": stage, "needs.confirm.result": confirm, "inputs.dry-run": dry_run}
+        expected = stage == "success" and confirm in ("failure", "cancelled") and not dry_run
+        assert job_runs(job["if"], context) == expected, context
+    # The jobs after confirm never run on a rejection, so none of them would give the lock back.
+    assert "confirm" in jobs["release"]["needs"]
+    skipped = {"needs.release.result": "skipped", "needs.release.outputs.needs-rollback": ""}
+    assert not job_runs(jobs["rollback-on-failure"]["if"], skipped)

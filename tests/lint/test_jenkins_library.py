@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_steps.cli import build_parser
 from pipeline_steps.step_names import STEP_NAMES
 from tests.lint import REPO, require_tool
 from tests.lint.test_jenkinsfile import STAGES
@@ -43,9 +44,12 @@ def test_every_library_step_is_documented() -> None:
     assert sorted(p.stem for p in VARS.glob("*.txt")) == steps
 
 
-def test_pipeline_step_accepts_exactly_the_cli_steps_and_rollback() -> None:
-    node = field(source("pipelineStep"), "STEPS")
-    assert [t.text for t in node.strings()] == [*STEP_NAMES, "rollback"]
+def pipeline_steps_accepted() -> list[str]:
+    return [t.text for t in field(source("pipelineStep"), "STEPS").strings()]
+
+
+def test_pipeline_step_accepts_exactly_the_cli_steps_rollback_and_unlock() -> None:
+    assert pipeline_steps_accepted() == [*STEP_NAMES, "rollback", "unlock"]
 
 
 def test_no_release_logic_in_groovy() -> None:
@@ -64,7 +68,7 @@ def test_blue_green_release_has_the_jenkinsfile_stages_each_one_step() -> None:
     stages = groovy.leaf_stages(root)
     assert [s.stage_name() for s in stages] == list(STAGES.values())
     for (step, name), node in zip(STAGES.items(), stages, strict=True):
-        steps = [a.positional[0].text for n in node.walk() for a in n.calls("runStep") if a.positional]
+        steps = [a.positional[0].text for n in node.child("steps").walk() for a in n.calls("runStep") if a.positional]
         assert steps == [step], f"stage {name} runs {steps}"
     pipeline = next(n for n in root.walk() if n.name == "pipeline")
     [lock] = [a for n in pipeline.child("options").children() for a in n.calls("lock")]
@@ -82,6 +86,24 @@ def test_blue_green_release_has_the_jenkinsfile_stages_each_one_step() -> None:
     assert groovy.in_post_condition(rollback, "unsuccessful")
     post = pipeline.child("post").child("always")
     assert [n for n in post.walk() if n.calls("junit")] and [n for n in post.walk() if n.calls("archiveArtifacts")]
+
+
+def test_blue_green_release_gives_back_the_release_lock_when_the_approval_says_no() -> None:
+    """As the Jenkinsfile: Confirm's `post { unsuccessful }` runs `unlock` on an agent with the config checked
+    out, never as a dry run and not on a dry-run build; no other place unlocks."""
+    root = source("blueGreenRelease")
+    unlocks = [n for n in root.walk() for a in n.calls("runStep") if [t.text for t in a.positional[:1]] == ["unlock"]]
+    assert len(unlocks) == 1
+    [statement] = unlocks
+    ancestors = list(statement.ancestors())
+    [post] = [a for a in ancestors if a.name == "post"]
+    assert post.parent is not None and post.parent.stage_name() == "Confirm"
+    assert groovy.in_post_condition(statement, "unsuccessful")
+    assert [a.text() for a in ancestors if a.name == "if"] == ["if ( ! params . DRY_RUN )"]
+    [node] = [a for a in ancestors if a.name == "node"]
+    assert node.children()[0].name == "checkout"
+    # runStep passes the build's DRY_RUN as dryRun; the unlock runs only when that is false, and says so.
+    assert "[ dryRun : false ]" in statement.text()
 
 
 def test_release_approval_has_id_submitter_and_timeout() -> None:
@@ -166,6 +188,27 @@ def test_pipeline_step_rollback_and_exit_codes(tmp_path: Path, shell: str) -> No
     code, argv = run_step_script(tmp_path, shell, PS_STEP="check-env")
     assert code == 0
     assert argv == ["step", "check-env", "--junit-xml", "reports/check-env.xml", "--report", "reports/check-env.json"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_pipeline_step_unlock_is_the_unlock_command_without_reports(tmp_path: Path, shell: str) -> None:
+    code, argv = run_step_script(
+        tmp_path, shell, exit_code=1, PS_STEP="unlock", PS_CONFIG="c.yaml", PS_STATE="s.json", PS_FLAGS="--force"
+    )
+    assert code == 1  # another run holds the lock: the caller sees the refusal
+    assert argv == ["unlock", "-c", "c.yaml", "--state", "s.json", "--force"]
+
+
+@pytest.mark.parametrize("step", pipeline_steps_accepted())
+def test_every_command_pipeline_step_runs_is_one_the_cli_accepts(tmp_path: Path, step: str) -> None:
+    code, argv = run_step_script(
+        tmp_path, "bash", PS_STEP=step, PS_CONFIG="deploy/pipeline.yaml", PS_STATE="s.json", PS_FLAGS="--dry-run"
+    )
+    assert code == 0
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"pipelineStep(step: {step!r}) runs pipeline-steps {' '.join(argv)}, which the CLI refuses")
 
 
 def test_pipeline_step_script_passes_shellcheck(tmp_path: Path) -> None:

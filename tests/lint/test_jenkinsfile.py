@@ -45,6 +45,11 @@ def stage(pipeline: groovy.Node, name: str) -> groovy.Node:
     return found
 
 
+def stage_steps(pipeline: groovy.Node, name: str) -> groovy.Node:
+    """The stage's `steps` block: what runs when the stage runs, without its `post`."""
+    return stage(pipeline, name).child("steps")
+
+
 def step_calls(node: groovy.Node) -> list[tuple[groovy.Node, list[str]]]:
     """(statement, argv) of the `sh` calls below `node` that run pipeline-steps."""
     calls = [(statement, shlex.split(script.text)) for statement, script, _ in groovy.sh_calls(node)]
@@ -82,7 +87,7 @@ def test_leaf_stages_are_the_release_steps_in_order(pipeline: groovy.Node) -> No
 
 @pytest.mark.parametrize(("step", "name"), STAGES.items())
 def test_each_stage_runs_its_own_step_once_with_the_shared_flags(pipeline: groovy.Node, step: str, name: str) -> None:
-    calls = step_calls(stage(pipeline, name))
+    calls = step_calls(stage_steps(pipeline, name))
     assert len(calls) == 1, f"stage {name} should run pipeline-steps once, runs it {len(calls)} times"
     [(_, argv)] = calls
     assert argv[1:3] == ["step", step]
@@ -101,7 +106,7 @@ def test_every_pipeline_steps_command_is_one_the_cli_accepts(pipeline: groovy.No
     values = {"$CONFIG": "deploy/pipeline.yaml", STATE: ".pipeline-steps/state/shop.json", "$DRY_RUN_FLAG": dry_run}
     parser = build_parser()
     commands = step_calls(pipeline)
-    assert len(commands) == len(STAGES) + 1  # the steps and the rollback
+    assert len(commands) == len(STAGES) + 2  # the steps, the rollback and the unlock
     for statement, argv in commands:
         words = [values.get(word, word) for word in argv[1:]]
         try:
@@ -166,7 +171,7 @@ def test_milestones_stop_an_older_build_before_confirm_and_switch(pipeline: groo
         found = [(n, a) for n in stage(pipeline, name).walk() for a in n.calls("milestone")]
         assert len(found) == 1, f"stage {name} needs one milestone"
         [(statement, arguments)] = found
-        [(step, _)] = step_calls(stage(pipeline, name))
+        [(step, _)] = step_calls(stage_steps(pipeline, name))
         assert statement.line < step.line, f"the milestone in {name} must come before its step"
         ordinals.append(arguments.literal("ordinal"))
     assert all(isinstance(o, int) for o in ordinals) and ordinals == sorted(set(ordinals))
@@ -188,11 +193,48 @@ def test_confirm_waits_for_an_approver_without_an_executor(pipeline: groovy.Node
     assert isinstance(limits.literal("time"), int) and limits.literal("time") > 0
     assert environment(pipeline)["APPROVERS"].text, "the submitter comes from APPROVERS"
     # The e-mail is sent from an agent, which is released before the input waits.
-    [(step, _)] = step_calls(confirm)
+    [(step, _)] = step_calls(confirm.child("steps"))
     assert "node" in [a.name for a in step.ancestors()]
     assert step.line < statement.line
     mode = environment(pipeline)["PIPELINE_STEPS_CONFIRM_MODE"]
     assert (mode.text, mode.quote) == ("jenkins", "'")
+
+
+def test_every_command_acts_for_the_builds_run_id(pipeline: groovy.Node) -> None:
+    """One run id for every stage and the unlock: BUILD_TAG, through PIPELINE_STEPS_RUN_ID, never a flag that
+    one command could get wrong. The release lock on the cluster is held by it, so the unlock must name it."""
+    run_id = environment(pipeline)["PIPELINE_STEPS_RUN_ID"]
+    assert (run_id.text, run_id.quote) == ("${env.BUILD_TAG}", '"')
+    for statement, argv in step_calls(pipeline):
+        assert "--run-id" not in argv, f"line {statement.line}: the run id comes from PIPELINE_STEPS_RUN_ID"
+
+
+def test_a_gate_that_says_no_gives_back_the_release_lock(pipeline: groovy.Node) -> None:
+    """Rejected, timed out or aborted at the `input`: the lock confirm kept for the person deciding is given
+    back by Confirm's `post { unsuccessful }`, from an agent with the config checked out; not on a dry run."""
+    unlocks = [(s, argv) for s, argv in step_calls(pipeline) if argv[1] == "unlock"]
+    assert len(unlocks) == 1, "one unlock: the gate's; every step gives the lock back itself when it fails"
+    [(statement, argv)] = unlocks
+    assert options(argv[2:]) == {"-c": "$CONFIG"}  # no --force: only the lock this run holds
+    ancestors = list(statement.ancestors())
+    confirm = stage(pipeline, "Confirm")
+    [post] = [a for a in ancestors if a.name == "post"]
+    assert post.parent is confirm, f"line {statement.line}: the unlock belongs to Confirm's post"
+    assert groovy.in_post_condition(statement, "unsuccessful")
+    [guard] = [a for a in ancestors if a.name == "if"]
+    assert guard.text() == "if ( ! params . DRY_RUN )", "a dry run takes no lock, so it gives none back"
+    # Confirm has `agent none`: the post needs an agent of its own, with the config (-c) checked out first.
+    [node] = [a for a in ancestors if a.name == "node"]
+    assert [t.text for t in node.strings()] == ["pipeline-steps"]
+    body = [child.name for child in node.children()]
+    assert body[0] == "checkout", f"line {node.line}: check out the config before the unlock"
+    # The input it follows: the gate whose "no" the post answers.
+    [(gate, _)] = [(n, a) for n in confirm.child("steps").walk() for a in n.calls("input")]
+    assert gate.line < statement.line
+    # The Release stage's post rolls back and gives back nothing: its steps give the lock back themselves.
+    release = next(s for s in pipeline.walk() if s.is_block and s.name == "stage" and s.stage_name() == "Release")
+    assert [argv[1] for _, argv in step_calls(release.child("post"))] == ["rollback"]
+    assert not pipeline.child("post").children("unsuccessful")
 
 
 def test_reports_are_published_and_archived_in_post(pipeline: groovy.Node) -> None:
