@@ -23,10 +23,11 @@ ensure_sandbox_binaries
 
 dir=${DEMO_SANDBOX_DIR:-${TMPDIR:-/tmp}/pipeline-steps-demo}
 pipeline-steps sandbox down --dir "$dir" >/dev/null 2>&1 || true
-pipeline-steps sandbox up --dir "$dir"
 if ! $keep; then
+    # Set before `up`, so a start-up that fails half-way is stopped too.
     trap 'say "stopping the sandbox"; pipeline-steps sandbox down --dir "$dir" >&2' EXIT
 fi
+pipeline-steps sandbox up --dir "$dir"
 
 export KUBECONFIG=$dir/kubeconfig
 export NAMESPACE=tomcat-demo RESOLVE_DIGEST=false CONFIRM_MODE=auto

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of pipeline-steps on a fresh Debian machine, setting up what they need:
+# Runs every check and test of pipeline-steps on a fresh Debian machine that has Go (>= 1.26), Python
+# (>= 3.11), Node.js 20 with npm and Java 17, setting up everything else they need:
 # Debian's buildah, skopeo and docker-registry (image tests), a virtualenv with the package and its
 # test tools, the sandbox's control plane (built from the Go module proxy on the first run, then
 # cached under ~/.cache/pipeline-steps), and the linters of the CI files (actionlint,
