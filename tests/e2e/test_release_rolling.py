@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-import urllib3
-from kubernetes import watch
 
 from pipeline_steps.outcome import ExitCode
 from tests.support.cluster import Cluster
 from tests.support.release import Workspace
+from tests.support.rollout import RolloutRecorder
 from tests.support.traffic import Load, fetch
 
 V1, V2, V3 = "registry.local/roll:v1", "registry.local/roll:v2", "registry.local/roll:v3"
@@ -24,46 +21,20 @@ def workspace(cluster: Cluster, namespace: str, tmp_path: Path) -> Workspace:
     return Workspace.create(tmp_path, "rolling", cluster.kubeconfig, NAMESPACE=namespace)
 
 
-class DeploymentWatcher:
-    """Records every status the Deployment goes through while a release runs."""
-
-    def __init__(self, cluster: Cluster, namespace: str, name: str) -> None:
-        self.statuses: list[dict[str, Any]] = []
-        self._watch = watch.Watch()
-        self._thread = threading.Thread(target=self._run, args=(cluster, namespace, name), daemon=True)
-
-    def _run(self, cluster: Cluster, namespace: str, name: str) -> None:
-        try:
-            for event in self._watch.stream(
-                cluster.apps.list_namespaced_deployment, namespace, field_selector=f"metadata.name={name}"
-            ):
-                status = event["object"].status
-                self.statuses.append({"replicas": status.replicas or 0, "available": status.available_replicas or 0})
-        except urllib3.exceptions.ProtocolError:
-            pass  # the stream is cut when the watch is stopped
-
-    def __enter__(self) -> DeploymentWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._watch.stop()
-
-
 def test_rolling_release_honours_surge_and_unavailable(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
     first = workspace.run("--image", V1)
     assert first.code == ExitCode.OK, first
     public = cluster.service_url(namespace, "roll")
-    with Load(public) as load, DeploymentWatcher(cluster, namespace, "roll") as seen:
+    with Load(public) as load, RolloutRecorder(cluster, namespace, "roll") as rollout:
         second = workspace.run("--image", V2)
     assert second.code == ExitCode.OK, second
     assert second.statuses()["deploy"] == "succeeded"
     assert not load.failures, load.summary()
     images = [a.image for a in load.answers]
     assert images[0] == V1 and images[-1] == V2
-    assert seen.statuses, "the watch saw no status"
-    assert max(s["replicas"] for s in seen.statuses) <= REPLICAS + MAX_SURGE
-    assert min(s["available"] for s in seen.statuses) >= REPLICAS  # maxUnavailable: 0
+    assert rollout.requested and rollout.available, "no rollout was observed"
+    assert max(rollout.requested) == REPLICAS + MAX_SURGE, rollout.requested
+    assert min(rollout.available) >= REPLICAS, rollout.available  # maxUnavailable: 0
     assert {fetch(public).image for _ in range(10)} == {V2}
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import watch
 
 from pipeline_steps.sandbox.addresses import to_loopback
 from pipeline_steps.sandbox.launcher import Launcher, marked_processes
@@ -18,6 +16,7 @@ from pipeline_steps.sandbox.layout import SandboxState
 from pipeline_steps.sandbox.sockets import listening
 from tests.support import app
 from tests.support.cluster import Cluster
+from tests.support.rollout import RolloutRecorder
 from tests.support.traffic import Answer, Load, fetch
 
 WEB = {"app": "web"}
@@ -91,20 +90,8 @@ def test_deployment_of_three_answers_from_every_pod(cluster: Cluster, namespace:
 def test_image_change_rolls_within_surge_limits_and_switches_answers(cluster: Cluster, namespace: str) -> None:
     # preStop 2 s: four times the proxy's catch-up, so a loaded machine does not turn it into a race.
     url = _deploy_web(cluster, namespace, replicas=3, max_surge=1, max_unavailable=0, prestop_seconds=2)
-    seen: list[tuple[int, int, int]] = []  # (replicas, available, updated) at every status change
-    stop = threading.Event()
 
-    def record() -> None:
-        w = watch.Watch()
-        for event in w.stream(cluster.apps.list_namespaced_deployment, namespace=namespace, timeout_seconds=120):
-            s = event["object"].status
-            seen.append((s.replicas or 0, s.available_replicas or 0, s.updated_replicas or 0))
-            if stop.is_set():
-                w.stop()
-
-    recorder = threading.Thread(target=record, daemon=True)
-    recorder.start()
-    with Load(url, workers=3) as load:
+    with RolloutRecorder(cluster, namespace, "web") as rollout, Load(url, workers=3) as load:
         time.sleep(0.5)
         cluster.apply(
             namespace,
@@ -121,11 +108,6 @@ def test_image_change_rolls_within_surge_limits_and_switches_answers(cluster: Cl
         )
         cluster.wait_deployment_available(namespace, "web")
         _settle(cluster, namespace, "app=web", 3)
-    stop.set()
-    cluster.apps.patch_namespaced_deployment(
-        "web", namespace, {"metadata": {"annotations": {"x": "end"}}}, _content_type="application/merge-patch+json"
-    )
-    recorder.join(timeout=10)
 
     assert load.failures == [], load.summary()
     images = [a.image for a in load.answers]
@@ -133,10 +115,10 @@ def test_image_change_rolls_within_surge_limits_and_switches_answers(cluster: Cl
     assert images[-1] == "demo/app:v2"
     assert all(fetch(url).image == "demo/app:v2" for _ in range(10))
     # The real deployment controller kept to maxSurge=1 and maxUnavailable=0.
-    assert seen, "no deployment status was observed"
-    assert max(replicas for replicas, _, _ in seen) <= 4
-    assert min(available for _, available, _ in seen) >= 3
-    assert any(updated == 3 for _, _, updated in seen)
+    assert rollout.requested and rollout.available, "no rollout was observed"
+    assert max(rollout.requested) == 4, rollout.requested
+    assert min(rollout.available) >= 3, rollout.available
+    assert 3 in rollout.updated
 
 
 def test_pod_failing_readiness_is_never_sent_traffic(cluster: Cluster, namespace: str) -> None:
