@@ -146,7 +146,8 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         _progress(cli_output.step_line(step))
         github.end_group(step)
 
-    if args.dry_run and offline.no_cluster_credentials(args.kubeconfig, env):
+    # A --context names a cluster the user means to read: without credentials that is an error, not offline.
+    if args.dry_run and not args.context and offline.no_cluster_credentials(args.kubeconfig, env):
         # No cluster to read: render and validate what needs none, and say what was not checked.
         report = offline.plan(
             args, env, names, run_id=resolve_run_id(args.run_id, env), new_run_id=new_run_id, progress=_progress,

@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 
 from kubernetes import client
 
-from pipeline_steps.config import Config, Overrides, load_config
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ConfigError, PipelineError
 from pipeline_steps.image.reference import ImageReference
@@ -30,6 +29,7 @@ from pipeline_steps.kube.diff import object_diff
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.render import Manifest
 from pipeline_steps.report import RunReport, StepReport, StepStatus
+from pipeline_steps.session import load_release_config
 from pipeline_steps.state import RunState
 from pipeline_steps.steps import confirm, prepare_image, verify
 from pipeline_steps.strategies.bluegreen import BlueGreen
@@ -61,21 +61,6 @@ class OfflineCluster(KubeCluster):
 
     def resource(self, api_version: str, kind: str) -> NoReturn:
         raise PipelineError(f"an offline plan cannot read {kind} from the cluster")
-
-
-def load_offline_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
-    """The config as `open_release` loads it: file, environment and --set, flags over environment."""
-    from pipeline_steps.cli import parse_sets  # noqa: PLC0415
-    from pipeline_steps.session import config_path  # noqa: PLC0415
-
-    flags = Overrides(
-        namespace=args.namespace,
-        image=getattr(args, "image", None),
-        confirm_mode=getattr(args, "confirm_mode", None),
-        post_clean=getattr(args, "post_clean", None),
-    )
-    variables = {**env, **parse_sets(args.set)}
-    return load_config(config_path(args, env), variables, flags.over(Overrides.from_env(env)))
 
 
 def _now() -> str:
@@ -164,7 +149,7 @@ def plan(
     on_step_done: Callable[[StepReport], None] = lambda _report: None,
 ) -> RunReport:
     """Plan `names` without a cluster. Writes no state: an offline plan is not part of a run."""
-    config = load_offline_config(args, env)
+    config = load_release_config(args, env)
     ctx = ReleaseContext(
         config=config,
         cluster=OfflineCluster(config.namespace),

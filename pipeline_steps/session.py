@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps import approvals, release_lock
-from pipeline_steps.config import Overrides, load_config
+from pipeline_steps.config import Config, Overrides, load_config
 from pipeline_steps.context import Prompt, ReleaseContext
 from pipeline_steps.errors import ConfigError, LockHeld
 from pipeline_steps.kube.cluster import KubeCluster
@@ -28,6 +28,18 @@ def _sets(args: argparse.Namespace) -> dict[str, str]:
     return parse_sets(args.set)
 
 
+def load_release_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """pipeline.yaml with the environment and --set substituted, and flags over PIPELINE_STEPS_* over the file."""
+    flags = Overrides(
+        namespace=args.namespace,
+        image=getattr(args, "image", None),
+        confirm_mode=getattr(args, "confirm_mode", None),
+        post_clean=getattr(args, "post_clean", None),
+    )
+    variables = {**env, **_sets(args)}
+    return load_config(config_path(args, env), variables, flags.over(Overrides.from_env(env)))
+
+
 def open_release(
     args: argparse.Namespace,
     env: Mapping[str, str],
@@ -43,15 +55,7 @@ def open_release(
     `fresh` (a selection that starts at pre-clean) starts a new run; any other selection continues the run in
     the state file when it has the same run id (or none is given), and otherwise starts from what the cluster
     says."""
-    flags = Overrides(
-        namespace=args.namespace,
-        image=getattr(args, "image", None),
-        confirm_mode=getattr(args, "confirm_mode", None),
-        post_clean=getattr(args, "post_clean", None),
-    )
-    overrides = flags.over(Overrides.from_env(env))
-    variables = {**env, **_sets(args)}
-    config = load_config(config_path(args, env), variables, overrides)
+    config = load_release_config(args, env)
     workspace = Path.cwd()
     path = resolve_state_path(args.state, env, config.app, workspace)
     previous = load_state(path)

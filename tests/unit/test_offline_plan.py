@@ -151,3 +151,13 @@ def test_outputs_and_summary_of_an_offline_plan() -> None:
     assert "#### Not checked" in summary
     assert "- check-env (which role is public)" in summary
     assert "- switch (which role the public Service selects)" in summary
+
+
+def test_a_dry_run_naming_a_context_does_not_fall_back_to_offline(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["run", "-c", "bluegreen/pipeline.yaml", "--image", "registry.local/web:v2", "--dry-run", "--context", "prod"]
+    )
+    assert code == 2
+    assert "no cluster credentials found" in capsys.readouterr().err
