@@ -15,8 +15,6 @@ import dataclasses
 import datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from pipeline_steps.errors import LockHeld
 from pipeline_steps.kube.cluster import FIELD_MANAGER, KubeCluster
 from pipeline_steps.kube.errors import call
@@ -138,23 +136,11 @@ def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> boo
 
 def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
     """Give the lock back if `run_id` holds it; True when it did."""
-    name = lease_name(app)
-    resource = cluster.resource(API_VERSION, KIND)
-
-    def attempt() -> bool:
-        lease = cluster.get(API_VERSION, KIND, name)
-        if lease is None or lock_state(lease, _now()).holder != run_id:
-            return False
-        preconditions = {"resourceVersion": lease["metadata"]["resourceVersion"]}
-        try:
-            resource.delete(name=name, namespace=cluster.namespace, body={"preconditions": preconditions})
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
-
-    return call(f"release the lock Lease/{name}", attempt)
+    lease = cluster.get(API_VERSION, KIND, lease_name(app))
+    if lease is None or lock_state(lease, _now()).holder != run_id:
+        return False
+    # Only the lease that was read: one renewed or taken over since is not ours to remove.
+    return cluster.delete(API_VERSION, KIND, lease_name(app), resource_version=lease["metadata"]["resourceVersion"])
 
 
 def current_holder(cluster: KubeCluster, app: str) -> str | None:

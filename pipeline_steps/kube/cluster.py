@@ -122,14 +122,17 @@ class KubeCluster:
         )
         return dict(patched.to_dict())
 
-    def delete(self, api_version: str, kind: str, name: str) -> bool:
+    def delete(self, api_version: str, kind: str, name: str, *, resource_version: str | None = None) -> bool:
+        """Delete; False when it is gone already or, given `resource_version`, was changed since it was read."""
         resource = self.resource(api_version, kind)
+        body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
 
         def remove() -> bool:
             try:
-                resource.delete(name=name, namespace=self._ns(resource))
+                resource.delete(name=name, namespace=self._ns(resource), body=body)
             except ApiException as exc:
-                if exc.status == 404:
+                # 409 with a precondition: someone wrote it since; retrying would never match again.
+                if exc.status == 404 or (exc.status == 409 and resource_version):
                     return False
                 raise
             return True

@@ -24,6 +24,18 @@ def python(
                             env or {})  # fmt: skip
 
 
+def counting_script(counter: Path, *, exit_code: str) -> str:
+    """Python code that counts its runs in `counter`, prints the attempt, and exits with `exit_code` (of n)."""
+    return (
+        "import pathlib, sys\n"
+        f"p = pathlib.Path({str(counter)!r})\n"
+        "n = int(p.read_text()) + 1 if p.exists() else 1\n"
+        "p.write_text(str(n))\n"
+        "print(f'attempt {n}')\n"
+        f"sys.exit({exit_code})"
+    )
+
+
 def test_exit_zero_passes() -> None:
     assert attempt_command(python("print('fine')"), None) == (True, f"{PY} exited 0")
 
@@ -106,14 +118,7 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_run_check_retries_a_command_until_it_passes(tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    code = (
-        "import pathlib, sys\n"
-        f"p = pathlib.Path({str(counter)!r})\n"
-        "n = int(p.read_text()) + 1 if p.exists() else 1\n"
-        "p.write_text(str(n))\n"
-        "print(f'attempt {n}')\n"
-        "sys.exit(0 if n >= 3 else 1)"
-    )
+    code = counting_script(counter, exit_code="0 if n >= 3 else 1")
     sleeps: list[float] = []
     check = CommandCheckSpec(
         "warmup", Attempts(timeout_s=10, retries=5, interval_s=0.25), (PY, "-c", code, "{base_url}")
@@ -134,14 +139,7 @@ def test_run_check_reports_the_last_failure() -> None:
 def test_a_streak_cut_short_reports_the_failure_not_the_last_pass(tmp_path: Path) -> None:
     # Fails on attempt 2, passes on 1 and 3: with three passes in a row required it cannot pass.
     counter = tmp_path / "count"
-    code = (
-        "import pathlib, sys\n"
-        f"p = pathlib.Path({str(counter)!r})\n"
-        "n = int(p.read_text()) + 1 if p.exists() else 1\n"
-        "p.write_text(str(n))\n"
-        "print(f'attempt {n}')\n"
-        "sys.exit(1 if n == 2 else 0)"
-    )
+    code = counting_script(counter, exit_code="1 if n == 2 else 0")
     check = CommandCheckSpec("flaky", Attempts(timeout_s=10, retries=3, interval_s=0, successes=3), (PY, "-c", code))
     result = run_check(check, base_url=None, sleep=lambda _seconds: None)
     assert (result.passed, result.attempts) == (False, 3)
