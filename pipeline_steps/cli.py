@@ -11,13 +11,18 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from pipeline_steps import cli_output
 from pipeline_steps.errors import ConfigError, PipelineError
-from pipeline_steps.outcome import ExitCode
-from pipeline_steps.report import StepReport
+from pipeline_steps.outcome import ExitCode, exit_code_for_error
 from pipeline_steps.step_names import STEP_NAMES
+
+if TYPE_CHECKING:
+    from pipeline_steps.report import StepReport
+
+# The release machinery (kubernetes client, yaml, the steps) is imported by the verbs that use it, never at
+# start-up: `--help`, `--version` and a mistyped flag answer at once.
 
 
 def _add_release_flags(parser: argparse.ArgumentParser, *, steps: bool) -> None:
@@ -77,32 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_sets(items: Sequence[str]) -> dict[str, str]:
-    values = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise ConfigError(f"--set {item!r} is not VAR=VALUE", field="--set", hint="e.g. --set VERSION=1.2.3")
-        values[name] = value
-    return values
-
-
-def resolve_run_id(explicit: str | None, env: Mapping[str, str]) -> str | None:
-    """A run id given by the user or by the CI system, which stays the same across a run's stages."""
-    if explicit:
-        return explicit
-    for key in ("PIPELINE_STEPS_RUN_ID", "BUILD_TAG"):
-        if env.get(key):
-            return env[key]
-    if env.get("GITHUB_RUN_ID"):
-        return f"gh-{env['GITHUB_RUN_ID']}-{env.get('GITHUB_RUN_ATTEMPT', '1')}"
-    return None
-
-
-def new_run_id(app: str) -> str:
-    return f"{app}-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%d-%H%M%S')}"
-
-
 def _terminal_prompt(question: str, *, timeout: float | None = None) -> bool:
     """y/N on the terminal; TimeoutError when nobody answers within `timeout` seconds (confirm.timeout)."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
@@ -131,7 +110,7 @@ def _progress(message: str) -> None:
 
 
 def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from pipeline_steps import offline, session  # noqa: PLC0415
+    from pipeline_steps import cli_output, session  # noqa: PLC0415
     from pipeline_steps.runner import run as run_steps  # noqa: PLC0415
     from pipeline_steps.runner import select_steps  # noqa: PLC0415
 
@@ -146,22 +125,11 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         _progress(cli_output.step_line(step))
         github.end_group(step)
 
-    # A --context names a cluster the user means to read: without credentials that is an error, not offline.
-    if args.dry_run and not args.context and offline.no_cluster_credentials(args.kubeconfig, env):
-        # No cluster to read: render and validate what needs none, and say what was not checked.
-        report = offline.plan(
-            args, env, names, run_id=resolve_run_id(args.run_id, env), new_run_id=new_run_id, progress=_progress,
-            on_step_start=started, on_step_done=done,
-        )  # fmt: skip
-        cli_output.emit(report, args, github)
-        return report.exit_code
     ctx, save = session.open_release(
         args,
         env,
-        run_id=resolve_run_id(args.run_id, env),
         # A selection that starts later (`run --from confirm`, a later stage) continues the unfinished run.
         fresh=names[0] == "pre-clean",
-        new_run_id=new_run_id,
         prompt=_terminal_prompt if sys.stdin.isatty() else None,
         progress=_progress,
     )
@@ -173,15 +141,12 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from pipeline_steps import session  # noqa: PLC0415
+    from pipeline_steps import cli_output, session  # noqa: PLC0415
 
     if args.command in ("approve", "reject") and not args.approver:
         args.approver = default_approver(env)
 
-    ctx, save = session.open_release(
-        args, env, run_id=resolve_run_id(args.run_id, env), fresh=False, new_run_id=new_run_id,
-        prompt=None, progress=_progress,
-    )  # fmt: skip
+    ctx, save = session.open_release(args, env, fresh=False, prompt=None, progress=_progress)
     cli_output.print_data(session.maintenance(ctx, args.command, args, env, save), args.output)
     return int(ExitCode.OK)
 
@@ -213,15 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "step"):
             return _release(args, env)
         return _maintenance(args, env)
-    except ConfigError as exc:
-        cli_output.error(f"error: {exc}", env)
-        return int(ExitCode.USAGE)
-    except PipelineError as exc:
-        cli_output.error(f"failed: {exc}", env)
-        return int(ExitCode.FAILED)
-    except KeyboardInterrupt:
-        cli_output.error("interrupted", env)
-        return int(ExitCode.FAILED)
+    except (PipelineError, KeyboardInterrupt) as exc:
+        from pipeline_steps import cli_output  # noqa: PLC0415
+
+        what = "error" if isinstance(exc, ConfigError) else "failed"
+        cli_output.error(f"{what}: {exc}" if str(exc) else "interrupted", env)
+        return int(exit_code_for_error(exc))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,11 @@ class GithubReporter:
             return
         print(github.end_group(), file=sys.stderr, flush=True)
         if step.status in (StepStatus.FAILED, StepStatus.ROLLED_BACK, StepStatus.REJECTED):
-            print(github.error_annotation(step.summary, title=f"pipeline-steps {step.name}"), flush=True)
+            # Workflow commands go to stderr (the runner reads both): stdout carries only the result, so
+            # `--output json` stays parseable by the next step.
+            print(
+                github.error_annotation(step.summary, title=f"pipeline-steps {step.name}"), file=sys.stderr, flush=True
+            )
 
     def finish(self, report: RunReport) -> None:
         if not self.enabled:
@@ -100,4 +104,4 @@ def print_data(data: Any, output: str) -> None:
 def error(message: str, env: Mapping[str, str]) -> None:
     print(message, file=sys.stderr, flush=True)
     if github.in_github_actions(env):
-        print(github.error_annotation(message, title="pipeline-steps"), flush=True)
+        print(github.error_annotation(message, title="pipeline-steps"), file=sys.stderr, flush=True)

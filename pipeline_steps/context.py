@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from pipeline_steps.config import Config
+from pipeline_steps.facts import RunFacts
 from pipeline_steps.kube.cluster import KubeCluster
 from pipeline_steps.state import RunState
 
@@ -23,13 +23,15 @@ class ReleaseContext:
     workspace: Path
     env: Mapping[str, str]
     dry_run: bool = False
+    #: No cluster to read (a dry-run without credentials): steps that need one are reported as not checked.
+    offline: bool = False
     #: --yes: approve the confirm step without asking.
     assume_yes: bool = False
     prompt: Prompt | None = None
     progress: Callable[[str], None] = lambda _message: None
 
     @property
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> RunFacts:
         return self.state.facts
 
     @property
@@ -40,7 +42,7 @@ class ReleaseContext:
         """Variables for rendering: environment and --set, the resolved image, and `extra` (TARGET_ROLE)."""
         values = dict(self.config.variables)
         # Before prepare-image has resolved it (a stage run alone), the configured reference stands in.
-        image = self.facts.get("image_ref") or self.config.image.reference
+        image = self.facts.image_ref or self.config.image.reference
         if image:
             values[self.config.image.variable] = str(image)
         values.update(extra)

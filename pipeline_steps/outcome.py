@@ -1,8 +1,11 @@
-"""Exit codes of the command line, decided here and nowhere else."""
+"""Exit codes of the command line: the one table, and the one place that decides them."""
 
 from __future__ import annotations
 
 import enum
+
+from pipeline_steps.errors import ConfigError, PipelineError
+from pipeline_steps.report import RunReport, StepStatus
 
 
 class ExitCode(enum.IntEnum):
@@ -14,3 +17,29 @@ class ExitCode(enum.IntEnum):
     ROLLED_BACK = 3  #: a step failed and the release was undone by itself (rolling undo, switch back)
     AWAITING_APPROVAL = 4  #: confirm handed the decision to a CI gate; run the next stage after it
     REJECTED = 5  #: the release was rejected or the approval timed out; the public endpoint is untouched
+
+
+def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
+    """What a run that ended with a report exits with.
+
+    A confirm run alone (`step confirm`, a CI stage) that hands the decision to the CI's gate has done its
+    job: exit 0. In a chain (`run`) it stops the release before switch: AWAITING_APPROVAL."""
+    statuses = [step.status for step in report.steps]
+    if StepStatus.ROLLED_BACK in statuses:
+        return ExitCode.ROLLED_BACK
+    if StepStatus.REJECTED in statuses:
+        return ExitCode.REJECTED
+    if StepStatus.FAILED in statuses:
+        return ExitCode.FAILED
+    if StepStatus.AWAITING_APPROVAL in statuses and not single_step:
+        return ExitCode.AWAITING_APPROVAL
+    return ExitCode.OK
+
+
+def exit_code_for_error(error: BaseException) -> ExitCode:
+    """What a command that stopped on an error (before or outside a run's report) exits with."""
+    if isinstance(error, ConfigError):
+        return ExitCode.USAGE
+    if isinstance(error, PipelineError | KeyboardInterrupt):
+        return ExitCode.FAILED
+    raise error

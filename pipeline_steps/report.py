@@ -41,6 +41,7 @@ class StepReport:
     checks: list[CheckResult] = dataclasses.field(default_factory=list)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  #: step-specific facts (roles, digest...)
     error: str | None = None
+    unchecked: list[str] = dataclasses.field(default_factory=list)  #: what an offline plan could not check
 
     @property
     def ok(self) -> bool:

@@ -1,4 +1,7 @@
-"""The runner: chooses the steps, plans each, executes unless dry-run, keeps the state, decides the outcome."""
+"""The runner: chooses the steps, plans each, executes unless dry-run, keeps the state, decides the outcome.
+
+One loop for every kind of run: a release, one CI stage, a dry-run against the cluster, and an offline
+plan (no cluster: steps that need one are reported as not checked, the others plan without it)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,14 @@ from collections.abc import Callable, Sequence
 from pipeline_steps import release_lock
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, PipelineError
-from pipeline_steps.outcome import ExitCode
+from pipeline_steps.facts import reported
+from pipeline_steps.outcome import exit_code_for
 from pipeline_steps.report import RunReport, StepReport, StepStatus
 from pipeline_steps.step_names import STEP_NAMES
 from pipeline_steps.steps import STEPS, Step
 
-#: Facts copied into the report: what CI outputs and summaries show.
-REPORTED_FACTS = (
-    "active_role", "idle_role", "previous_role", "target_role", "image", "image_ref",
-    "public_url", "preview_url", "switched", "switch_seconds", "approval",
-)  # fmt: skip
+#: Said of an offline plan in its report, where CI summaries show it.
+NOT_CONTACTED = "not contacted: no cluster credentials (offline plan)"
 
 
 def select_steps(only: Sequence[str] = (), first: str | None = None, last: str | None = None) -> list[str]:
@@ -46,15 +47,25 @@ def _now() -> str:
 def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
     """Plan one step and, unless this is a dry-run or there is nothing to do, execute it."""
     started = time.monotonic()
+    if ctx.offline and step.needs_cluster:
+        return StepReport(step.name, StepStatus.SKIPPED, f"not checked: {step.needs_cluster} is on the cluster")
     try:
         if step.changes_cluster and not ctx.dry_run:
             # Before planning: the plan must read a cluster no other run is changing.
             release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx))
         plan = step.plan(ctx)
-        ctx.facts.update(plan.data)
+        ctx.facts.merge(plan.facts)
         if ctx.dry_run and not step.read_only:
             status = StepStatus.UNCHANGED if plan.noop else StepStatus.PLANNED
-            return StepReport(step.name, status, plan.summary, time.monotonic() - started, plan.changes, plan.diff)
+            return StepReport(
+                step.name,
+                status,
+                plan.summary,
+                time.monotonic() - started,
+                plan.changes,
+                plan.diff,
+                unchecked=plan.unchecked,
+            )
         if plan.noop:
             return StepReport(step.name, StepStatus.UNCHANGED, plan.summary, time.monotonic() - started)
         outcome = step.execute(ctx, plan)
@@ -103,23 +114,6 @@ def _give_back_lock(ctx: ReleaseContext) -> None:
         ctx.progress(f"warning: could not give back the release lock: {exc}")
 
 
-def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
-    """The one place that maps what happened to an exit code.
-
-    A confirm run alone (`step confirm`, a CI stage) that hands the decision to the CI's gate has done its
-    job: exit 0. In a chain (`run`) it stops the release before switch: AWAITING_APPROVAL."""
-    statuses = [step.status for step in report.steps]
-    if StepStatus.ROLLED_BACK in statuses:
-        return ExitCode.ROLLED_BACK
-    if StepStatus.REJECTED in statuses:
-        return ExitCode.REJECTED
-    if StepStatus.FAILED in statuses:
-        return ExitCode.FAILED
-    if StepStatus.AWAITING_APPROVAL in statuses and not single_step:
-        return ExitCode.AWAITING_APPROVAL
-    return ExitCode.OK
-
-
 def run(
     ctx: ReleaseContext,
     names: Sequence[str],
@@ -158,8 +152,20 @@ def run(
     if not ctx.dry_run and release_is_over(report):
         _give_back_lock(ctx)
     report.finished_at = _now()
-    report.facts = {key: ctx.facts[key] for key in REPORTED_FACTS if ctx.facts.get(key) is not None}
+    report.facts = reported(ctx.facts)
+    if ctx.offline:
+        report.facts["cluster"] = NOT_CONTACTED
+        report.facts["not_checked"] = "; ".join(_not_checked(report, by_name)) or "nothing"
     code = exit_code_for(report, single_step=len(names) == 1)
     report.exit_code = int(code)
     report.outcome = code.name.lower()
     return report
+
+
+def _not_checked(report: RunReport, by_name: dict[str, Step]) -> list[str]:
+    """What an offline plan could not check, step by step: the steps skipped and what the others left open."""
+    items = []
+    for step in report.steps:
+        needs = by_name[step.name].needs_cluster
+        items += [f"{step.name} ({needs})"] if needs else [f"{step.name} ({what})" for what in step.unchecked]
+    return items

@@ -1,10 +1,12 @@
-"""Opening a release from the command line's arguments: config, cluster, state; and the maintenance verbs."""
+"""Opening a release from the command line's arguments: config, cluster (or none: an offline plan), run id,
+state; and the maintenance verbs."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Mapping
+import datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +15,40 @@ from pipeline_steps.config import Config, Overrides, load_config
 from pipeline_steps.context import Prompt, ReleaseContext
 from pipeline_steps.errors import ConfigError, LockHeld
 from pipeline_steps.kube.cluster import KubeCluster
-from pipeline_steps.kube.connection import connect
+from pipeline_steps.kube.connection import connect, no_cluster_credentials
 from pipeline_steps.state import RunState, load_state, resolve_state_path, save_state
 from pipeline_steps.strategies import strategy_for
 
 
+def parse_sets(items: Sequence[str]) -> dict[str, str]:
+    """--set VAR=VALUE (repeatable) as a mapping."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"--set {item!r} is not VAR=VALUE", field="--set", hint="e.g. --set VERSION=1.2.3")
+        values[name] = value
+    return values
+
+
+def resolve_run_id(explicit: str | None, env: Mapping[str, str]) -> str | None:
+    """A run id given by the user or by the CI system, which stays the same across a run's stages."""
+    if explicit:
+        return explicit
+    for key in ("PIPELINE_STEPS_RUN_ID", "BUILD_TAG"):
+        if env.get(key):
+            return env[key]
+    if env.get("GITHUB_RUN_ID"):
+        return f"gh-{env['GITHUB_RUN_ID']}-{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+    return None
+
+
+def new_run_id(app: str) -> str:
+    return f"{app}-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%d-%H%M%S')}"
+
+
 def config_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     return Path(args.config or env.get("PIPELINE_STEPS_CONFIG") or "pipeline.yaml")
-
-
-def _sets(args: argparse.Namespace) -> dict[str, str]:
-    from pipeline_steps.cli import parse_sets  # noqa: PLC0415
-
-    return parse_sets(args.set)
 
 
 def load_release_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
@@ -36,17 +59,21 @@ def load_release_config(args: argparse.Namespace, env: Mapping[str, str]) -> Con
         confirm_mode=getattr(args, "confirm_mode", None),
         post_clean=getattr(args, "post_clean", None),
     )
-    variables = {**env, **_sets(args)}
+    variables = {**env, **parse_sets(args.set)}
     return load_config(config_path(args, env), variables, flags.over(Overrides.from_env(env)))
+
+
+def plans_offline(args: argparse.Namespace, env: Mapping[str, str]) -> bool:
+    """A dry-run with no cluster credentials anywhere plans offline. A --context names a cluster the user
+    means to read: without credentials that stays an error."""
+    return bool(getattr(args, "dry_run", False)) and not args.context and no_cluster_credentials(args.kubeconfig, env)
 
 
 def open_release(
     args: argparse.Namespace,
     env: Mapping[str, str],
     *,
-    run_id: str | None,
     fresh: bool,
-    new_run_id: Callable[[str], str],
     prompt: Prompt | None,
     progress: Callable[[str], None],
 ) -> tuple[ReleaseContext, Callable[[], None]]:
@@ -54,9 +81,26 @@ def open_release(
 
     `fresh` (a selection that starts at pre-clean) starts a new run; any other selection continues the run in
     the state file when it has the same run id (or none is given), and otherwise starts from what the cluster
-    says."""
+    says. An offline plan reads no state and writes none: it is not part of a run."""
     config = load_release_config(args, env)
+    run_id = resolve_run_id(args.run_id, env)
     workspace = Path.cwd()
+    if plans_offline(args, env):
+        from pipeline_steps.kube.offline import OfflineCluster  # noqa: PLC0415
+
+        progress("no cluster credentials found: planning offline (render and validate; the cluster is not read)")
+        ctx = ReleaseContext(
+            config=config,
+            cluster=OfflineCluster(config.namespace),
+            state=RunState(config.app, run_id or new_run_id(config.app), config.strategy),
+            workspace=workspace,
+            env=env,
+            dry_run=True,
+            offline=True,
+            assume_yes=bool(getattr(args, "yes", False)),
+            progress=progress,
+        )
+        return ctx, lambda: None
     path = resolve_state_path(args.state, env, config.app, workspace)
     previous = load_state(path)
     if previous and previous.app != config.app:
@@ -66,7 +110,7 @@ def open_release(
     else:
         state = RunState(config.app, run_id or new_run_id(config.app), config.strategy)
         if previous and previous.run_id != state.run_id and not previous.finished:
-            state.facts["previous_run"] = previous.run_id
+            state.facts.previous_run = previous.run_id
     cluster = KubeCluster(connect(args.kubeconfig, args.context), config.namespace)
     ctx = ReleaseContext(
         config=config,
@@ -110,7 +154,7 @@ def maintenance(
             return {"planned": plan.summary, "changes": plan.changes}
         done = strategy.rollback(plan)
         ctx.progress(done.summary)
-        return {"rolled_back": done.summary, **done.data}
+        return {"rolled_back": done.summary, **done.facts}
     if command == "unlock":
         return _unlock(ctx, force=bool(args.force))
     # The command line fills in the approver (cli.default_approver) before it gets here.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import ConfigError
+from pipeline_steps.facts import RunFacts
 
 STATE_DIR = Path(".pipeline-steps")
 
@@ -21,15 +22,16 @@ class RunState:
     app: str
     run_id: str
     strategy: str
-    #: What the steps found and did: active_role, target_role, previous_role, image, image_digest, switched...
-    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: What the steps found and did.
+    facts: RunFacts = dataclasses.field(default_factory=RunFacts)
     #: The last status of each step that ran in this run.
     steps: dict[str, str] = dataclasses.field(default_factory=dict)
     started_at: str = ""
     finished: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        data: dict[str, Any] = {**dataclasses.asdict(self), "facts": self.facts.to_dict()}
+        return json.dumps(data, indent=2, sort_keys=True)
 
 
 def default_state_path(app: str, workspace: Path) -> Path:
@@ -56,7 +58,7 @@ def load_state(path: Path) -> RunState | None:
             f"state file is unreadable: {exc}", source=str(path), hint="delete it; it is rebuilt from the cluster"
         ) from exc
     try:
-        return RunState(**data)
+        return RunState(**{**data, "facts": RunFacts.from_dict(data.get("facts") or {})})
     except TypeError as exc:
         raise ConfigError(
             "state file was written by another version", source=str(path), hint="delete it; run pre-clean"

@@ -43,3 +43,12 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> client
         return config.new_client_from_config(config_file=source, context=context)
     except (ConfigException, OSError) as exc:
         raise config_error(exc, source) from exc
+
+
+def no_cluster_credentials(kubeconfig: str | None, env: Mapping[str, str], home: Path | None = None) -> bool:
+    """True when no credentials would be found: a dry-run then plans offline instead of failing."""
+    try:
+        credentials_source(kubeconfig, env, home or Path.home())
+    except ConfigError:
+        return True
+    return False

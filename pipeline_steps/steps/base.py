@@ -34,3 +34,6 @@ class Step:
     read_only: bool = False
     #: Steps that change the cluster hold the app's release lock (pipeline_steps.release_lock) while they run.
     changes_cluster: bool = False
+    #: What only the cluster can tell this step: an offline plan (no cluster) skips it and says so.
+    #: None: the step plans without a cluster (and its plan lists what it left unchecked).
+    needs_cluster: str | None = None

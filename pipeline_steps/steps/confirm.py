@@ -35,14 +35,14 @@ def _mail_settings(ctx: ReleaseContext) -> MailSettings | None:
 
 def plan(ctx: ReleaseContext) -> Plan:
     settings = ctx.config.confirm
-    target = ctx.facts.get("target_role")
-    if ctx.facts.get("already_live"):
+    target = ctx.facts.target_role
+    if ctx.facts.already_live:
         return Plan("this release is already public: nothing to confirm", noop=True)
     if settings.mode == "auto" or ctx.assume_yes:
         return Plan(
             "approved without a gate (" + ("--yes" if ctx.assume_yes else "confirm.mode auto") + ")",
             noop=True,
-            data={"approval": "auto"},
+            facts={"approval": "auto"},
         )
     mail = _mail_settings(ctx)
     changes = [f"e-mail {', '.join(mail.recipients)}"] if mail else []
@@ -57,12 +57,12 @@ def plan(ctx: ReleaseContext) -> Plan:
 
 def _preview_url(ctx: ReleaseContext) -> str:
     """The staged role's test URL: what verify-staged used, or (no staged checks) its test Service's address."""
-    if ctx.facts.get("preview_url"):
-        return str(ctx.facts["preview_url"])
-    if ctx.config.strategy != "bluegreen" or not ctx.facts.get("target_role"):
+    if ctx.facts.preview_url:
+        return ctx.facts.preview_url
+    if ctx.config.strategy != "bluegreen" or not ctx.facts.target_role:
         return ""
     try:
-        name = BlueGreen(ctx).test_service(str(ctx.facts["target_role"]))
+        name = BlueGreen(ctx).test_service(ctx.facts.target_role)
         return (service_url(ctx.cluster.get("v1", "Service", name)) or "") if name else ""
     except PipelineError:
         return ""  # the e-mail goes out without it rather than not at all
@@ -85,19 +85,19 @@ def _request(ctx: ReleaseContext) -> ApprovalRequest:
             float(c.get("duration_s") or 0.0),
             c.get("detail", ""),
         )
-        for c in ctx.facts.get("staged_checks") or []
+        for c in ctx.facts.staged_checks
     ]
-    roles = ctx.facts.get("roles") or {}
-    active = ctx.facts.get("active_role") or ""
+    roles = ctx.facts.roles
+    active = ctx.facts.active_role or ""
     return ApprovalRequest(
         app=ctx.config.app,
         namespace=ctx.cluster.namespace,
         strategy=ctx.config.strategy,
         run_id=ctx.run_id,
-        target_role=str(ctx.facts.get("target_role") or ""),
+        target_role=ctx.facts.target_role or "",
         active_role=active,
         old_image=", ".join((roles.get(active) or {}).get("images") or []) if active else "",
-        new_image=str(ctx.facts.get("image_ref") or ""),
+        new_image=ctx.facts.image_ref or "",
         checks=checks,
         preview_url=_preview_url(ctx),
         approve_instructions=instructions,
@@ -122,7 +122,7 @@ def _notify(ctx: ReleaseContext) -> str:
 def _timed_out(ctx: ReleaseContext, mailed: str) -> Outcome:
     settings = ctx.config.confirm
     if settings.on_timeout == "approve":
-        ctx.facts["approval"] = "approved by confirm.on_timeout"
+        ctx.facts.approval = "approved by confirm.on_timeout"
         return Outcome(f"no decision in {settings.timeout_s:.0f}s: approved by confirm.on_timeout{mailed}")
     return Outcome(
         f"no decision in {settings.timeout_s:.0f}s: rejected (confirm.on_timeout: reject); public traffic "
@@ -139,7 +139,7 @@ def _prompt(ctx: ReleaseContext) -> Outcome:
             field="confirm.mode",
             hint="pass --yes, or set confirm.mode to auto, wait, jenkins or github",
         )
-    target = ctx.facts.get("target_role")
+    target = ctx.facts.target_role
     mailed = _notify(ctx)
     try:
         # A prompt raises TimeoutError when nobody answers within confirm.timeout (the CLI's does).
@@ -147,9 +147,9 @@ def _prompt(ctx: ReleaseContext) -> Outcome:
     except TimeoutError:
         return _timed_out(ctx, mailed)
     if approved:
-        ctx.facts["approval"] = "approved on the terminal"
+        ctx.facts.approval = "approved on the terminal"
         return Outcome(f"approved on the terminal{mailed}")
-    ctx.facts["approval"] = "rejected on the terminal"
+    ctx.facts.approval = "rejected on the terminal"
     return Outcome(f"rejected on the terminal; public traffic untouched{mailed}", StepStatus.REJECTED, error="rejected")
 
 
@@ -203,7 +203,7 @@ def _wait(ctx: ReleaseContext) -> Outcome:
         if decision.by == approvals.TIMEOUT_DECIDER:
             return _timed_out(ctx, mailed)
         # A person decided in the moment the wait ran out: that decision stands.
-    ctx.facts["approval"] = f"{decision.decision} by {decision.by} at {decision.at}"
+    ctx.facts.approval = f"{decision.decision} by {decision.by} at {decision.at}"
     if decision.decision == "approved":
         if not approvals.honoured(decision, settings.approvers):
             # `approve` refuses such approvers; this holds against a record written some other way.

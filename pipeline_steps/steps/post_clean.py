@@ -22,7 +22,7 @@ def plan(ctx: ReleaseContext) -> Plan:
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     summary = plan.summary
-    if "old_role" in plan.data:
+    if "old_role" in plan.details:
         summary = strategy_for(ctx).post_clean(plan).summary
     shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
     ctx.state.finished = True

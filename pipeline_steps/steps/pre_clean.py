@@ -16,7 +16,7 @@ def plan(ctx: ReleaseContext) -> Plan:
     rendered = rendered_dir(ctx.config.app, ctx.workspace)
     if rendered.exists():
         leftovers.append(f"remove rendered manifests {rendered}")
-    previous = ctx.state.facts.get("previous_run")
+    previous = ctx.facts.previous_run
     if previous:
         leftovers.append(f"forget the state of run {previous}")
     lock = release_lock.stale_lock(ctx.cluster, ctx.config.app, {ctx.run_id, *([previous] if previous else [])})
@@ -28,14 +28,14 @@ def plan(ctx: ReleaseContext) -> Plan:
     return Plan(
         "remove leftovers of an earlier run",
         leftovers,
-        data={"rendered": str(rendered), "stale_lock_holder": lock.holder if lock else None},
+        details={"stale_lock_holder": lock.holder if lock else None},
     )
 
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
-    ctx.state.facts.pop("previous_run", None)
-    holder = plan.data.get("stale_lock_holder")
+    ctx.facts.previous_run = None
+    holder = plan.details.get("stale_lock_holder")
     if holder:
         # Only the lock that was read, still held by that run: a run that took over meanwhile keeps it.
         release_lock.release(ctx.cluster, ctx.config.app, str(holder))

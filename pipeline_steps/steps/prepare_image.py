@@ -37,11 +37,27 @@ def plan(ctx: ReleaseContext) -> Plan:
     if spec is None:
         if not reference:
             return Plan("no image configured: the manifests deploy the images they name", noop=True)
+        if ctx.offline:
+            return _plan_offline(ctx, reference)
         # Reading the registry changes nothing, so the digest is resolved even in a dry-run.
         resolved = _resolve(ctx, reference, field="image.reference")
-        return Plan(f"image {resolved}", noop=True, data={"image": reference, "image_ref": resolved})
+        return Plan(f"image {resolved}", noop=True, facts={"image": reference, "image_ref": resolved})
     commands = [shlex.join(command) for command in plan_build(spec)]
-    return Plan(f"build and push {spec.tag}", commands, data={"image": str(spec.tag)})
+    return Plan(f"build and push {spec.tag}", commands, facts={"image": str(spec.tag)})
+
+
+def _plan_offline(ctx: ReleaseContext, reference: str) -> Plan:
+    """No registry to read in an offline plan: the reference is parsed, its digest left to the real run."""
+    if not ctx.config.image.resolve_digest:  # deployed as written, as a real run would
+        return Plan(f"image {reference}", facts={"image": reference, "image_ref": reference})
+    ref = ImageReference.parse(reference, source=str(ctx.config.path), field="image.reference")
+    if ref.digest:
+        return Plan(f"image {ref}", facts={"image": reference, "image_ref": str(ref)})
+    return Plan(
+        f"image {ref}; its digest is not resolved in an offline plan",
+        facts={"image": reference, "image_ref": reference},
+        unchecked=["the image's digest in the registry"],
+    )
 
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
@@ -49,5 +65,5 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     assert spec is not None
     run_build(spec, on_output=lambda line: ctx.progress(f"build: {line}"))
     resolved = _resolve(ctx, str(spec.tag), field="image.build.tag", tls_verify=spec.tls_verify)
-    ctx.facts.update({"image": str(spec.tag), "image_ref": resolved})
+    ctx.facts.merge({"image": str(spec.tag), "image_ref": resolved})
     return Outcome(f"built and pushed {resolved}", changes=plan.changes)

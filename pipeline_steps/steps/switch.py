@@ -30,7 +30,7 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     try:
         done = strategy_for(ctx).switch(plan)
     except SwitchedBack as exc:
-        ctx.facts["switched"] = False
+        ctx.facts.switched = False
         return Outcome(str(exc), StepStatus.ROLLED_BACK, ["switch back"], error=exc.message)
-    ctx.facts.update(done.data)
+    ctx.facts.merge(done.facts)
     return Outcome(done.summary, changes=done.changes)

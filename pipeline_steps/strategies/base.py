@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+from pipeline_steps.facts import FactUpdates
 from pipeline_steps.render import Manifest
 
 
@@ -17,8 +18,14 @@ class Plan:
     diff: str = ""
     #: Nothing to do: the runner reports the step unchanged and does not execute it.
     noop: bool = False
-    #: Facts to keep when the step runs (or, for read-only steps, at once).
-    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: What the run learns from this plan; the runner merges it into the run's facts.
+    facts: FactUpdates = dataclasses.field(default_factory=FactUpdates)
+    #: The objects execute applies, exactly as planned (rendered once, shown in the diff).
+    objects: list[Manifest] = dataclasses.field(default_factory=list)
+    #: What the plan could not check (an offline plan: what only the cluster can tell).
+    unchecked: list[str] = dataclasses.field(default_factory=list)
+    #: What the step's own execute needs from its plan (the role it switches from, the lock it removes).
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Strategy(Protocol):
@@ -26,6 +33,10 @@ class Strategy(Protocol):
 
     def inspect(self) -> Plan:
         """check-env: read the cluster and decide the release's target."""
+
+    def rendered_by_role(self) -> dict[str, list[Manifest]]:
+        """Every role's manifests, rendered and validated, keyed by role ("" for a strategy without roles):
+        what an offline plan can check without a cluster."""
 
     def deploy_manifests(self) -> list[Manifest]:
         """The objects deploy applies."""

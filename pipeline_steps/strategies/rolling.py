@@ -54,7 +54,10 @@ class Rolling:
         }
         first = not any(found.values())
         summary = "first release" if first else "; ".join(f"{n}: revision {v['revision']}" for n, v in live.items())
-        return Plan(summary, noop=True, data={"deployments": live, "first_release": first, "namespace_exists": exists})
+        return Plan(summary, noop=True, facts={"live_deployments": live, "first_release": first})
+
+    def rendered_by_role(self) -> dict[str, list[Manifest]]:
+        return {"": self.manifests()}
 
     def deploy_manifests(self) -> list[Manifest]:
         return self.manifests()
@@ -84,7 +87,7 @@ class Rolling:
         return plan
 
     def revert(self, reason: str) -> str:
-        names = [n for n in self.deployment_names() if self.ctx.facts.get("deployed")]
+        names = self.deployment_names() if self.ctx.facts.deployed else []
         if not names:
             raise RolloutFailed(f"{reason}; nothing was deployed in this run, so there is nothing to undo")
         return str(self.deploy_failed(names, RolloutFailed(reason)))
@@ -97,15 +100,20 @@ class Rolling:
 
     def plan_rollback(self) -> Plan:
         names = self.deployment_names()
-        return Plan("undo to the previous revision", [f"undo Deployment/{n}" for n in names], data={"names": names})
+        return Plan("undo to the previous revision", [f"undo Deployment/{n}" for n in names], details={"names": names})
 
     def rollback(self, plan: Plan) -> Plan:
-        names = list(plan.data["names"])
+        names = list(plan.details["names"])
         done = [f"{n} to revision {undo_deployment(self.ctx, n)}" for n in names]
         wait_rollouts(self.ctx, names, self.ctx.config.timeouts.rollout_s)
         return Plan(f"undone: {', '.join(done)}", plan.changes)
 
     def status(self) -> dict[str, Any]:
-        data = self.inspect().data
+        seen = self.inspect().facts
         service = self.ctx.cluster.get("v1", "Service", self.ctx.config.rolling.public_service)
-        return {"strategy": self.name, "public_url": service_url(service), **data}
+        return {
+            "strategy": self.name,
+            "public_url": service_url(service),
+            "deployments": seen.get("live_deployments", {}),
+            "first_release": seen.get("first_release", False),
+        }

@@ -92,15 +92,11 @@ def ensure_namespace(ctx: ReleaseContext) -> bool:
     return True
 
 
-def apply_changes(ctx: ReleaseContext, changes: Iterable[ObjectChange]) -> list[str]:
-    done = []
-    for change in changes:
-        if change.action == "unchanged":
-            continue
-        ctx.cluster.apply(change.manifest.body)
-        done.append(f"{change.action} {change.label}")
-        ctx.progress(f"applied {change.label}")
-    return done
+def apply_objects(ctx: ReleaseContext, manifests: Iterable[Manifest]) -> None:
+    """Server-side apply of exactly these objects, in order (a plan's objects: what its diff showed)."""
+    for manifest in manifests:
+        ctx.cluster.apply(manifest.body)
+        ctx.progress(f"applied {_label(manifest)}")
 
 
 def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float) -> None:

@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from pipeline_steps import approvals
 from pipeline_steps.config import Overrides, parse_config
 from pipeline_steps.context import Prompt, ReleaseContext
+from pipeline_steps.facts import RunFacts
 from pipeline_steps.kube.cluster import KubeCluster, WaitTimeout
 from pipeline_steps.kube.connection import connect
 from pipeline_steps.report import RunReport
@@ -144,16 +145,14 @@ def release_context(
         "confirm": {"mode": mode, **confirm_section},
     }
     config = parse_config(data, path=Path("deploy/pipeline.yaml"), variables={}, overrides=Overrides())
-    facts = {
-        "active_role": "blue",
-        "target_role": "green",
-        "roles": {"blue": {"images": [OLD_IMAGE]}, "green": {"images": []}},
-        "image_ref": NEW_IMAGE,
-        "preview_url": PREVIEW,
-        "staged_checks": [
-            {"name": "staged answers", "target": PREVIEW + "/", "passed": True, "detail": "200"},
-        ],
-    }
+    facts = RunFacts(
+        active_role="blue",
+        target_role="green",
+        roles={"blue": {"images": [OLD_IMAGE]}, "green": {"images": []}},
+        image_ref=NEW_IMAGE,
+        preview_url=PREVIEW,
+        staged_checks=[{"name": "staged answers", "target": PREVIEW + "/", "passed": True, "detail": "200"}],
+    )
     return ReleaseContext(
         config=config,
         cluster=kube,

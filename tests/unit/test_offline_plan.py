@@ -12,7 +12,8 @@ import pytest
 from pipeline_steps.ci.github import report_outputs, summary_markdown
 from pipeline_steps.cli import main
 from pipeline_steps.errors import PipelineError
-from pipeline_steps.offline import OfflineCluster, no_cluster_credentials
+from pipeline_steps.kube.connection import no_cluster_credentials
+from pipeline_steps.kube.offline import OfflineCluster
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.report import RunReport
 from tests.support.release import APPS

@@ -7,9 +7,10 @@ from typing import Any, cast
 
 import pytest
 
-from pipeline_steps import release_lock, runner
+from pipeline_steps import outcome, release_lock, runner
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, RolloutFailed
+from pipeline_steps.facts import RunFacts
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.report import RunReport, StepReport, StepStatus
 from pipeline_steps.state import RunState
@@ -100,11 +101,11 @@ def report_of(*statuses: StepStatus) -> RunReport:
     ],
 )
 def test_exit_code_for_a_chain(statuses: tuple[StepStatus, ...], code: ExitCode) -> None:
-    assert runner.exit_code_for(report_of(*statuses)) is code
+    assert outcome.exit_code_for(report_of(*statuses)) is code
 
 
 def test_a_single_step_handing_over_to_the_ci_gate_exits_zero() -> None:
-    assert runner.exit_code_for(report_of(StepStatus.AWAITING_APPROVAL), single_step=True) is ExitCode.OK
+    assert outcome.exit_code_for(report_of(StepStatus.AWAITING_APPROVAL), single_step=True) is ExitCode.OK
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_a_single_step_handing_over_to_the_ci_gate_exits_zero() -> None:
     ],
 )
 def test_the_single_step_rule_does_not_hide_failures(status: StepStatus, code: ExitCode) -> None:
-    assert runner.exit_code_for(report_of(status), single_step=True) is code
+    assert outcome.exit_code_for(report_of(status), single_step=True) is code
 
 
 def test_exit_code_values_are_the_documented_ones() -> None:
@@ -134,6 +135,7 @@ def context(*, dry_run: bool = False) -> ReleaseContext:
         cluster=types.SimpleNamespace(namespace="ns"),
         state=RunState(app="web", run_id="run-7", strategy="bluegreen"),
         dry_run=dry_run,
+        offline=False,
     )
     fake.facts = fake.state.facts
     fake.run_id = fake.state.run_id
@@ -167,13 +169,13 @@ def fake_step(
 
 def test_run_step_executes_the_plan_and_keeps_its_facts() -> None:
     ctx, calls = context(), list[str]()
-    step = fake_step("deploy", plan=Plan("apply 2 objects", data={"target_role": "green"}), calls=calls)
+    step = fake_step("deploy", plan=Plan("apply 2 objects", facts={"target_role": "green"}), calls=calls)
     report = runner.run_step(ctx, step)
     assert calls == ["plan deploy", "execute deploy"]
     assert (report.name, report.status, report.summary, report.changes) == (
         "deploy", StepStatus.SUCCEEDED, "deploy done", ["changed deploy"],
     )  # fmt: skip
-    assert ctx.facts == {"target_role": "green"}
+    assert ctx.facts == RunFacts(target_role="green")
 
 
 def test_run_step_does_not_execute_a_noop_plan() -> None:
@@ -231,7 +233,7 @@ def run_with(monkeypatch: pytest.MonkeyPatch, steps: list[Step], names: list[str
 
 def test_run_goes_in_the_given_order_and_stops_at_the_first_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = [
-        fake_step("a", plan=Plan("a", data={"active_role": "blue", "not_reported": 1})),
+        fake_step("a", plan=Plan("a", facts={"active_role": "blue", "deployments": ["web-blue"]})),
         fake_step("b", outcome=RolloutFailed("b broke")),
         fake_step("c"),
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.errors import ConfigError
+from pipeline_steps.facts import RunFacts
 from pipeline_steps.state import (
     RunState,
     default_state_path,
@@ -24,7 +25,7 @@ def a_state() -> RunState:
         app="web",
         run_id="jenkins-web-42",
         strategy="bluegreen",
-        facts={"active_role": "blue", "target_role": "green", "switched": False, "switch_seconds": 1.5},
+        facts=RunFacts(active_role="blue", target_role="green", switched=False, switch_seconds=1.5),
         steps={"deploy": "succeeded", "confirm": "awaiting-approval"},
         started_at="2024-05-01T10:00:00Z",
     )

@@ -1,0 +1,56 @@
+"""Blue/green post-clean: what becomes of the old role once the new one is public: kept as it is for an
+instant rollback, updated to this release as a hot backup, or scaled down after a delay."""
+
+from __future__ import annotations
+
+import time
+
+from pipeline_steps.errors import RolloutFailed
+from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen.roles import Roles
+from pipeline_steps.strategies.workloads import deployments, plan_apply, wait_rollouts
+
+
+def plan_post_clean(roles: Roles) -> Plan:
+    ctx = roles.ctx
+    policy = ctx.config.post_clean.policy
+    old = ctx.facts.previous_role
+    if not ctx.facts.switched or not old:
+        return Plan(f"policy {policy}: no old role to clean up in this run", noop=True)
+    if policy == "keep":
+        return Plan(f"policy keep: role {old} stays as it is, for instant rollback", noop=True)
+    if policy == "hot-backup":
+        changes = plan_apply(ctx, roles.role_objects(old), namespace_exists=True)
+        todo = [f"{c.action} {c.label}" for c in changes if c.action != "unchanged"]
+        return Plan(
+            f"policy hot-backup: update role {old} to this release",
+            todo,
+            "".join(c.diff for c in changes),
+            noop=not todo,
+            objects=[c.manifest for c in changes if c.action != "unchanged"],
+            details={"old_role": old},
+        )
+    names = roles.names_by_role()[old]
+    delay = ctx.config.post_clean.scale_down_delay_s
+    return Plan(
+        f"policy scale-down: scale role {old} to 0 after {delay:.0f}s",
+        [f"scale Deployment/{n} to 0" for n in names],
+        details={"old_role": old},
+    )
+
+
+def post_clean(roles: Roles, plan: Plan) -> Plan:
+    ctx = roles.ctx
+    old = str(plan.details["old_role"])
+    if ctx.config.post_clean.policy == "hot-backup":
+        for manifest in plan.objects:
+            ctx.cluster.apply(manifest.body)
+        wait_rollouts(ctx, [m.name for m in deployments(roles.role_objects(old))], ctx.config.timeouts.rollout_s)
+        return Plan(f"role {old} updated to this release as a hot backup", plan.changes)
+    # The delay lets in-flight work on the old role finish; it is a grace period, not a wait for state.
+    time.sleep(ctx.config.post_clean.scale_down_delay_s)
+    if roles.active_role(roles.public_service()) == old:
+        raise RolloutFailed(f"role {old} is public again; refusing to scale it down")
+    for name in roles.names_by_role()[old]:
+        ctx.cluster.merge_patch("apps/v1", "Deployment", name, {"spec": {"replicas": 0}})
+    return Plan(f"role {old} scaled down to 0", plan.changes)

@@ -1,0 +1,185 @@
+"""Blue/green roles: rendering each role's manifests, and reading from the cluster which role is public,
+what each role runs and whether it is fully available (check-env)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import ConfigError, RenderError
+from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
+from pipeline_steps.kube.readiness import fully_available
+from pipeline_steps.render import Manifest
+from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.workloads import deployments, plan_apply, render
+
+UNRESOLVED_IMAGE = "unresolved-image"
+
+
+def images_of(deployment: dict[str, Any] | None) -> list[str]:
+    if not deployment:
+        return []
+    containers = deployment["spec"]["template"]["spec"].get("containers") or []
+    return [c.get("image", "") for c in containers]
+
+
+class Roles:
+    """The two roles of one app: their manifests and what the cluster says of them."""
+
+    def __init__(self, ctx: ReleaseContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.bluegreen
+        self._rendered: dict[tuple[str, str, bool], list[Manifest]] = {}
+
+    # -- rendering ----------------------------------------------------------------------------------
+
+    def manifests(self, role: str, *, names_only: bool = False) -> list[Manifest]:
+        """The role's rendered manifests. `names_only`: for reading the cluster before prepare-image has
+        resolved the image, render with a placeholder image (never applied)."""
+        image_var = self.ctx.config.image.variable
+        placeholder = names_only and image_var not in self.ctx.variables()
+        key = (role, str(self.ctx.facts.image_ref), placeholder)
+        if key not in self._rendered:
+            self._rendered[key] = render(self.ctx, role, **({image_var: UNRESOLVED_IMAGE} if placeholder else {}))
+        return self._rendered[key]
+
+    def names_by_role(self) -> dict[str, list[str]]:
+        """Each role's Deployment names; an error unless every role has its own."""
+        names = {
+            role: [m.name for m in deployments(self.manifests(role, names_only=True))] for role in self.settings.roles
+        }
+        first, second = self.settings.roles
+        shared = set(names[first]) & set(names[second])
+        if shared:
+            raise ConfigError(
+                f"Deployment {sorted(shared)[0]} has the same name for both roles",
+                field="metadata.name",
+                hint="put ${TARGET_ROLE} in the Deployment's name, e.g. `name: myapp-${TARGET_ROLE}`",
+            )
+        if not names[first]:
+            raise ConfigError("the manifests hold no Deployment", hint="add the app's Deployment to `manifests`")
+        return names
+
+    def public_manifest(self, role: str) -> Manifest | None:
+        for manifest in self.manifests(role):
+            if manifest.kind == "Service" and manifest.name == self.settings.public_service:
+                return manifest
+        return None
+
+    def role_objects(self, role: str) -> list[Manifest]:
+        """What deploying a role applies: its manifests but the public Service, which only switch changes."""
+        return [m for m in self.manifests(role) if not (m.kind == "Service" and m.name == self.settings.public_service)]
+
+    def test_service(self, role: str) -> str | None:
+        """The role's own Service: a Service of the role's manifests, other than the public one, that
+        selects on the role label."""
+        label = self.settings.role_label
+        for manifest in self.manifests(role, names_only=True):
+            selector = (manifest.body.get("spec") or {}).get("selector") or {}
+            if manifest.kind == "Service" and manifest.name != self.settings.public_service and label in selector:
+                return manifest.name
+        return None
+
+    # -- reading the cluster --------------------------------------------------------------------------
+
+    def public_service(self) -> dict[str, Any] | None:
+        return self.ctx.cluster.get("v1", "Service", self.settings.public_service)
+
+    def active_role(self, service: dict[str, Any] | None) -> str | None:
+        if not service:
+            return None
+        role = ((service.get("spec") or {}).get("selector") or {}).get(self.settings.role_label)
+        return role if role in self.settings.roles else None
+
+    def other(self, role: str) -> str:
+        first, second = self.settings.roles
+        return second if role == first else first
+
+    def role_deployments(self, role: str) -> dict[str, dict[str, Any] | None]:
+        return {name: self.ctx.cluster.get("apps/v1", "Deployment", name) for name in self.names_by_role()[role]}
+
+    def role_available(self, role: str) -> bool:
+        found = self.role_deployments(role)
+        return bool(found) and all(d is not None and fully_available(d) for d in found.values())
+
+    def role_images(self, role: str) -> set[str]:
+        return {i for d in self.role_deployments(role).values() for i in images_of(d)}
+
+    def role_pods(self, role: str) -> set[str]:
+        pods: set[str] = set()
+        for deployment in self.role_deployments(role).values():
+            if deployment is None:
+                continue
+            labels = deployment["spec"]["selector"].get("matchLabels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in labels.items())
+            pods |= {p["metadata"]["name"] for p in self.ctx.cluster.list("v1", "Pod", label_selector=selector)}
+        return pods
+
+    def target(self) -> str:
+        """The role this run deploys to: from check-env's facts, or read now (a stage run alone)."""
+        if not self.ctx.facts.target_role:
+            self.ctx.facts.merge(self.inspect().facts)
+        assert self.ctx.facts.target_role is not None
+        return self.ctx.facts.target_role
+
+    # -- check-env ------------------------------------------------------------------------------------
+
+    def inspect(self) -> Plan:
+        ctx = self.ctx
+        namespace_exists = ctx.cluster.namespace_exists()
+        service = self.public_service() if namespace_exists else None
+        active = self.active_role(service)
+        roles: dict[str, dict[str, Any]] = {}
+        for role in self.settings.roles:
+            found = self.role_deployments(role) if namespace_exists else {}
+            roles[role] = {
+                "deployments": sorted(found),
+                "exists": any(d is not None for d in found.values()),
+                "available": bool(found) and all(d is not None and fully_available(d) for d in found.values()),
+                "images": sorted({i for d in found.values() for i in images_of(d)}),
+            }
+        notes = []
+        if service is None:
+            target = self.settings.roles[0]
+            notes.append(f"first release: no Service {self.settings.public_service} yet")
+        elif active is None:
+            raise ConfigError(
+                f"Service {self.settings.public_service} selects no role: its selector lacks "
+                f"{self.settings.role_label}: {'|'.join(self.settings.roles)}",
+                field="bluegreen.role_label",
+                hint="check bluegreen.role_label and the Service's selector",
+            )
+        else:
+            target = self.other(active)
+        live_release = False
+        if active and roles[active]["available"]:
+            # The same release already public: a second identical run changes nothing. Before the image
+            # is known (check-env run alone) that cannot be told, and the run goes on.
+            try:
+                changes = plan_apply(ctx, self.role_objects(active), namespace_exists=True)
+                live_release = all(c.action == "unchanged" for c in changes)
+            except RenderError:
+                live_release = False
+        if live_release:
+            assert active is not None
+            target = active
+            notes.append(f"this release is already public on role {active}: nothing to deploy or switch")
+        idle = roles.get(target, {})
+        if not live_release and idle.get("exists") and not idle.get("available"):
+            notes.append(f"role {target} is not fully available (an earlier run may have stopped): deploy updates it")
+        annotations = (service or {}).get("metadata", {}).get("annotations") or {}
+        summary = f"active role: {active or 'none'}; target role: {target}"
+        if notes:
+            summary += "; " + "; ".join(notes)
+        return Plan(
+            summary=summary,
+            noop=True,
+            facts={
+                "active_role": active,
+                "target_role": target,
+                "idle_role": None if live_release else target,
+                "already_live": live_release,
+                "roles": roles,
+                "last_run_id": annotations.get(ANNOTATION_PREFIX + "run-id"),
+            },
+        )
