@@ -92,9 +92,18 @@ def test_failing_prod_check_switches_back_by_itself(cluster: Cluster, namespace:
     assert _release(workspace, V1).code == ExitCode.OK
     public = cluster.service_url(namespace, "web")
     with Load(public) as load:
-        failed = _release(workspace, V2, PROD_BODY="an answer this release never gives")
+        # As a GitHub step runs it: workflow commands must leave stdout to the JSON the next step reads.
+        failed = _release(
+            workspace,
+            V2,
+            PROD_BODY="an answer this release never gives",
+            GITHUB_ACTIONS="true",
+            GITHUB_OUTPUT=str(workspace.path / "github-output"),
+            GITHUB_STEP_SUMMARY=str(workspace.path / "github-summary.md"),
+        )
     assert failed.code == ExitCode.ROLLED_BACK, failed
-    assert failed.statuses()["verify-prod"] == "rolled-back"
+    assert failed.statuses()["verify-prod"] == "rolled-back"  # stdout is the JSON report, whole
+    assert "::error" in failed.stderr and "::error" not in failed.stdout
     assert "switched public traffic back to role blue" in failed.stdout
     assert _selector(cluster, namespace)["role"] == "blue"
     assert settled_images(public) == {V1}

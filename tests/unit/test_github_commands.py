@@ -6,7 +6,10 @@ import re
 
 import pytest
 
+from pipeline_steps import cli_output
 from pipeline_steps.ci.github import add_mask, end_group, error_annotation, group, start_group, warning_annotation
+from pipeline_steps.cli_output import GithubReporter
+from pipeline_steps.report import StepReport, StepStatus
 
 _COMMAND = re.compile(r"^::(?P<command>[a-z-]+)(?: (?P<properties>[^:]*))?::(?P<data>.*)$")
 
@@ -67,3 +70,20 @@ def test_add_mask_masks_each_line_of_a_multi_line_secret() -> None:
 
 def test_add_mask_of_a_single_value() -> None:
     assert parse_command(add_mask("s3cr3t")) == ("add-mask", {}, "s3cr3t")
+
+
+def test_a_failed_step_annotates_on_stderr_and_leaves_stdout_to_the_result(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reporter = GithubReporter(enabled=True, env={})
+    reporter.end_group(StepReport("verify-prod", StepStatus.ROLLED_BACK, "2 of 2 prod checks failed"))
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "::error title=pipeline-steps verify-prod::2 of 2 prod checks failed" in err
+
+
+def test_an_error_of_the_command_annotates_on_stderr_only(capsys: pytest.CaptureFixture[str]) -> None:
+    cli_output.error("error: pipeline.yaml:3: app: required", {"GITHUB_ACTIONS": "true"})
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: pipeline.yaml:3: app: required\n::error title=pipeline-steps::")
