@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,11 @@ _YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_manifests(
-    patterns: Sequence[str], *, base_dir: Path, variables: Mapping[str, str]
+    patterns: Sequence[str],
+    *,
+    base_dir: Path,
+    variables: Mapping[str, str],
+    unset_value: Callable[[str], str] | None = None,
 ) -> tuple[list[Manifest], list[str]]:
     """Load every object the patterns name, in pattern order (sorted within a glob).
 
@@ -33,7 +37,7 @@ def load_manifests(
     warnings: list[str] = []
     for source, path in expand_patterns(patterns, base_dir=base_dir):
         text = _read(source, path)
-        substituted = substitute(text, variables, source=source)
+        substituted = substitute(text, variables, source=source, unset_value=unset_value)
         for index, line, data in _documents(substituted, source, original=text):
             body = _checked_body(data, source, line, index)
             where = f"{source}:{line} ({body['kind']}/{body['metadata']['name']})"

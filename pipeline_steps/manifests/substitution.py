@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pipeline_steps.errors import RenderError
 
@@ -30,10 +30,14 @@ class _Reference:
     end: int
 
 
-def substitute(text: str, variables: Mapping[str, str], *, source: str) -> str:
+def substitute(
+    text: str, variables: Mapping[str, str], *, source: str, unset_value: Callable[[str], str] | None = None
+) -> str:
     """Replace every `${NAME}` in `text` from `variables`.
 
-    Raises RenderError listing every unset variable and malformed reference of the file with its line.
+    Raises RenderError listing every unset variable and malformed reference of the file with its line;
+    with `unset_value`, an unset variable becomes `unset_value(NAME)` instead (rendering for object names
+    only, where the caller checks that no name holds such a value).
     """
     pieces: list[str] = []
     position = 0
@@ -58,6 +62,8 @@ def substitute(text: str, variables: Mapping[str, str], *, source: str) -> str:
             pieces.append(item.default)
         elif value is not None:
             pieces.append(value)  # explicitly set to the empty string
+        elif unset_value is not None:
+            pieces.append(unset_value(item.name))
         else:
             unset.setdefault(item.name, []).append(item.line)
     if unset or malformed:

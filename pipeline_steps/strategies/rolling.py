@@ -19,8 +19,6 @@ from pipeline_steps.strategies.workloads import (
     wait_service_url,
 )
 
-UNRESOLVED_IMAGE = "unresolved-image"
-
 
 class Rolling:
     name = "rolling"
@@ -29,10 +27,7 @@ class Rolling:
         self.ctx = ctx
 
     def manifests(self, *, names_only: bool = False) -> list[Manifest]:
-        image_var = self.ctx.config.image.variable
-        if names_only and image_var not in self.ctx.variables():
-            return render(self.ctx, None, **{image_var: UNRESOLVED_IMAGE})
-        return render(self.ctx, None)
+        return render(self.ctx, None, names_only=names_only)
 
     def deployment_names(self) -> list[str]:
         return [m.name for m in deployments(self.manifests(names_only=True))]

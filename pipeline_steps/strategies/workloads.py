@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, RolloutFailed
+from pipeline_steps.errors import ConfigError, RenderError, RolloutFailed
 from pipeline_steps.kube.cluster import WaitTimeout
 from pipeline_steps.kube.diff import object_diff
 from pipeline_steps.kube.readiness import rollout_status
@@ -17,11 +17,28 @@ from pipeline_steps.render import Manifest, check_manifests, load_manifests
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
-def render(ctx: ReleaseContext, role: str | None, **defaults: str) -> list[Manifest]:
-    """The app's manifests for one role (blue/green) or for the app (rolling), validated. `defaults`
-    fill variables that are otherwise unset."""
+UNSET_MARK = "pipeline-steps-unset-"
+
+
+def _unset_value(name: str) -> str:
+    return UNSET_MARK + name.lower().replace("_", "-")
+
+
+def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -> list[Manifest]:
+    """The app's manifests for one role (blue/green) or for the app (rolling), validated.
+
+    `names_only`: for reading the cluster (status, rollback, a stage run before prepare-image), only the
+    objects' kinds, names and selectors matter. Variables that feed nothing else (an image tag, a replica
+    count) may be unset; one that a name or selector needs is the usual error. Never applied."""
     config = ctx.config
-    variables = {**defaults, **ctx.variables(**({"TARGET_ROLE": role} if role else {}))}
+    variables = ctx.variables(**({"TARGET_ROLE": role} if role else {}))
+    if names_only:
+        manifests, _ = load_manifests(
+            config.manifests, base_dir=config.base_dir, variables=variables, unset_value=_unset_value
+        )
+        for manifest in manifests:
+            _check_identity_is_set(manifest)
+        return manifests
     manifests, warnings = load_manifests(config.manifests, base_dir=config.base_dir, variables=variables)
     for warning in warnings:
         ctx.progress(f"warning: {warning}")
@@ -41,6 +58,24 @@ def render(ctx: ReleaseContext, role: str | None, **defaults: str) -> list[Manif
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{first.message}{more}", source=first.where, field=first.field, hint=first.hint)
     return manifests
+
+
+def _check_identity_is_set(manifest: Manifest) -> None:
+    spec = manifest.body.get("spec") or {}
+    selector = spec.get("selector") or {}
+    identity = {
+        "metadata.name": manifest.name,
+        "spec.selector": " ".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or selector).items()),
+    }
+    for field, text in identity.items():
+        if UNSET_MARK in text:
+            name = text.split(UNSET_MARK, 1)[1].split()[0].split("=")[0].upper().replace("-", "_")
+            raise RenderError(
+                f"${{{name}}} is not set, and {manifest.kind} {field} depends on it",
+                source=f"{manifest.source}:{manifest.line}",
+                field=field,
+                hint=f"set it in the environment or pass --set {name}=...",
+            )
 
 
 def deployments(manifests: Iterable[Manifest]) -> list[Manifest]:

@@ -13,8 +13,6 @@ from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.workloads import deployments, plan_apply, render
 
-UNRESOLVED_IMAGE = "unresolved-image"
-
 
 def images_of(deployment: dict[str, Any] | None) -> list[str]:
     if not deployment:
@@ -34,13 +32,10 @@ class Roles:
     # -- rendering ----------------------------------------------------------------------------------
 
     def manifests(self, role: str, *, names_only: bool = False) -> list[Manifest]:
-        """The role's rendered manifests. `names_only`: for reading the cluster before prepare-image has
-        resolved the image, render with a placeholder image (never applied)."""
-        image_var = self.ctx.config.image.variable
-        placeholder = names_only and image_var not in self.ctx.variables()
-        key = (role, str(self.ctx.facts.image_ref), placeholder)
+        """The role's rendered manifests. `names_only`: for reading the cluster (see workloads.render)."""
+        key = (role, str(self.ctx.facts.image_ref), names_only)
         if key not in self._rendered:
-            self._rendered[key] = render(self.ctx, role, **({image_var: UNRESOLVED_IMAGE} if placeholder else {}))
+            self._rendered[key] = render(self.ctx, role, names_only=names_only)
         return self._rendered[key]
 
     def names_by_role(self) -> dict[str, list[str]]:
