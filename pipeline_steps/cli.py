@@ -11,6 +11,7 @@ import select
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline-steps",
         description="Zero-downtime Kubernetes release steps.",
-        epilog="exit codes: 0 ok, 1 failed, 2 usage or config error, 3 rolled back, 4 awaiting approval, 5 rejected",
+        epilog=(
+            "exit codes: 0 ok, 1 failed, 2 usage or config error, 3 rolled back, 4 awaiting approval, 5 rejected, "
+            "6 temporary (run it again), 7 internal error"
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the release steps in order")
@@ -178,12 +182,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "step"):
             return _release(args, env)
         return _maintenance(args, env)
-    except (PipelineError, KeyboardInterrupt) as exc:
-        from pipeline_steps import cli_output  # noqa: PLC0415
+    except (Exception, KeyboardInterrupt) as exc:
+        return _stopped(exc, args, env)
 
-        what = "error" if isinstance(exc, ConfigError) else "failed"
-        cli_output.error(f"{what}: {exc}" if str(exc) else "interrupted", env)
-        return int(exit_code_for_error(exc))
+
+def _stopped(error: BaseException, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """A command that stopped on an error before or outside a run's report: say why, write the report if one
+    was asked for, and exit with the error's code. Never a raw traceback (PIPELINE_STEPS_DEBUG=1 shows it)."""
+    from pipeline_steps import cli_output  # noqa: PLC0415
+
+    code = exit_code_for_error(error)
+    if isinstance(error, KeyboardInterrupt):
+        message = "interrupted"
+    elif isinstance(error, ConfigError):
+        message = f"error: {error}"
+    elif isinstance(error, PipelineError):
+        message = f"failed{' (temporary: run it again)' if error.retryable else ''}: {error}"
+    else:
+        message = (
+            f"internal error: {type(error).__name__}: {error} (a bug in pipeline-steps; please report it with "
+            f"the command `pipeline-steps {args.command}` and this message)"
+        )
+        if env.get("PIPELINE_STEPS_DEBUG"):
+            traceback.print_exception(error, file=sys.stderr)
+    cli_output.error(message, env)
+    cli_output.write_error_report(getattr(args, "report", None), message, code.name.lower(), int(code))
+    return int(code)
 
 
 if __name__ == "__main__":

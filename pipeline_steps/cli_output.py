@@ -94,6 +94,15 @@ def emit(report: RunReport, args: argparse.Namespace, reporter: GithubReporter) 
     print(json.dumps(data, indent=2) if args.output == "json" else text_report(report), flush=True)
 
 
+def write_error_report(path: str | None, message: str, outcome: str, exit_code: int) -> None:
+    """The run report of a command that stopped before its run had one: CI still finds the file and why."""
+    if not path:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    data = {"outcome": outcome, "exit_code": exit_code, "error": message, "steps": []}
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
 def print_data(data: Any, output: str) -> None:
     if output == "json":
         print(json.dumps(data, indent=2, default=str))

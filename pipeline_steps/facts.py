@@ -39,8 +39,8 @@ class RunFacts:
     # -- deploy -----------------------------------------------------------------------------------------
     #: The Deployments deploy applies (names).
     deployments: list[str] = dataclasses.field(default_factory=list)
-    #: This run changed the Deployments (so an undo has something of this run's to undo).
-    deployed: bool = False
+    #: What deploy changed, each object as it was before (strategies/undo.py): what an undo puts back.
+    changed_objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     # -- verify, confirm --------------------------------------------------------------------------------
     preview_url: str | None = None
     public_url: str | None = None
@@ -94,7 +94,7 @@ class FactUpdates(TypedDict, total=False):
     image: str | None
     image_ref: str | None
     deployments: list[str]
-    deployed: bool
+    changed_objects: list[dict[str, Any]]
     preview_url: str | None
     public_url: str | None
     staged_checks: list[dict[str, Any]]

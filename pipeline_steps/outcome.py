@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 from pipeline_steps.errors import ConfigError, PipelineError
-from pipeline_steps.report import RunReport, StepStatus
+from pipeline_steps.report import ErrorKind, RunReport, StepStatus
 
 
 class ExitCode(enum.IntEnum):
@@ -17,6 +17,8 @@ class ExitCode(enum.IntEnum):
     ROLLED_BACK = 3  #: a step failed and the release was undone by itself (rolling undo, switch back)
     AWAITING_APPROVAL = 4  #: confirm handed the decision to a CI gate; run the next stage after it
     REJECTED = 5  #: the release was rejected or the approval timed out; the public endpoint is untouched
+    TEMPORARY = 6  #: a temporary failure (API unreachable, 429, 5xx, timeout) outlasted its retries: run it again
+    INTERNAL = 7  #: an unexpected error, a bug in pipeline-steps; the report says where it happened
 
 
 def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
@@ -29,7 +31,12 @@ def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
         return ExitCode.ROLLED_BACK
     if StepStatus.REJECTED in statuses:
         return ExitCode.REJECTED
-    if StepStatus.FAILED in statuses:
+    failed = [step for step in report.steps if step.status == StepStatus.FAILED]
+    if any(step.error_kind == ErrorKind.INTERNAL for step in failed):
+        return ExitCode.INTERNAL
+    if failed and all(step.error_kind == ErrorKind.TEMPORARY for step in failed):
+        return ExitCode.TEMPORARY
+    if failed:
         return ExitCode.FAILED
     if StepStatus.AWAITING_APPROVAL in statuses and not single_step:
         return ExitCode.AWAITING_APPROVAL
@@ -40,6 +47,8 @@ def exit_code_for_error(error: BaseException) -> ExitCode:
     """What a command that stopped on an error (before or outside a run's report) exits with."""
     if isinstance(error, ConfigError):
         return ExitCode.USAGE
+    if isinstance(error, PipelineError) and error.retryable:
+        return ExitCode.TEMPORARY
     if isinstance(error, PipelineError | KeyboardInterrupt):
         return ExitCode.FAILED
-    raise error
+    return ExitCode.INTERNAL

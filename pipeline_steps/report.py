@@ -7,6 +7,14 @@ import enum
 from typing import Any
 
 
+class ErrorKind(enum.StrEnum):
+    """Why a step failed, as CI needs to know it: run the stage again, fix the release, or report a bug."""
+
+    PERMANENT = "permanent"  #: the release or its input is wrong; running it again gives the same
+    TEMPORARY = "temporary"  #: the cluster or a service was unreachable, throttled or failing (5xx, timeout)
+    INTERNAL = "internal"  #: an unexpected exception: a bug in pipeline-steps
+
+
 class StepStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     UNCHANGED = "unchanged"  #: the step found nothing to do (a second identical run)
@@ -41,6 +49,7 @@ class StepReport:
     checks: list[CheckResult] = dataclasses.field(default_factory=list)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  #: step-specific facts (roles, digest...)
     error: str | None = None
+    error_kind: ErrorKind | None = None
     unchecked: list[str] = dataclasses.field(default_factory=list)  #: what an offline plan could not check
 
     @property

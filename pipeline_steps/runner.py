@@ -14,7 +14,7 @@ from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, PipelineError
 from pipeline_steps.facts import reported
 from pipeline_steps.outcome import exit_code_for
-from pipeline_steps.report import RunReport, StepReport, StepStatus
+from pipeline_steps.report import ErrorKind, RunReport, StepReport, StepStatus
 from pipeline_steps.step_names import STEP_NAMES
 from pipeline_steps.steps import STEPS, Step
 
@@ -86,7 +86,20 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
     except ApprovalPending as exc:
         return StepReport(step.name, StepStatus.AWAITING_APPROVAL, str(exc), time.monotonic() - started)
     except PipelineError as exc:
-        return StepReport(step.name, StepStatus.FAILED, str(exc), time.monotonic() - started, error=str(exc))
+        kind = ErrorKind.TEMPORARY if exc.retryable else ErrorKind.PERMANENT
+        return StepReport(
+            step.name, StepStatus.FAILED, str(exc), time.monotonic() - started, error=str(exc), error_kind=kind
+        )
+    except Exception as exc:  # a bug: reported with the run's context, never as a raw traceback
+        message = f"internal error in {step.name}: {type(exc).__name__}: {exc}"
+        return StepReport(
+            step.name,
+            StepStatus.FAILED,
+            message + " (a bug in pipeline-steps; please report it with this run's report)",
+            time.monotonic() - started,
+            error=message,
+            error_kind=ErrorKind.INTERNAL,
+        )
 
 
 def lock_duration(ctx: ReleaseContext) -> int:

@@ -16,6 +16,7 @@ from pipeline_steps.state import rendered_dir
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.undo import record_before
 from pipeline_steps.strategies.workloads import apply_objects, deployments, ensure_namespace, plan_apply, wait_rollouts
 
 
@@ -46,7 +47,10 @@ def plan(ctx: ReleaseContext) -> Plan:
         "".join(c.diff for c in changes),
         facts={"deployments": names},
         objects=[c.manifest for c in changes if c.action != "unchanged"],
-        details={"rendered": manifest_to_yaml(manifests)},
+        details={
+            "rendered": manifest_to_yaml(manifests),
+            "before": [record_before(c.manifest, c.live) for c in changes if c.action != "unchanged"],
+        },
     )
 
 
@@ -76,17 +80,18 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     rendered = rendered_dir(ctx.config.app, ctx.workspace)
     rendered.mkdir(parents=True, exist_ok=True)
     (rendered / f"{ctx.facts.target_role or ctx.config.app}.yaml").write_text(str(plan.details.get("rendered", "")))
+    # Recorded before the first write: an undo after a crash mid-apply still knows what was there.
+    ctx.facts.changed_objects = list(plan.details.get("before", []))
     ensure_namespace(ctx)
     apply_objects(ctx, plan.objects)
     done = list(plan.changes)
     names = ctx.facts.deployments
-    ctx.facts.deployed = True
     try:
         wait_rollouts(ctx, names, ctx.config.timeouts.rollout_s)
     except RolloutFailed as exc:
         undone = strategy.deploy_failed(names, exc)
         if undone is None:
             raise
-        ctx.facts.deployed = False
+        ctx.facts.changed_objects = []
         return Outcome(undone, StepStatus.ROLLED_BACK, done, error=str(exc))
     return Outcome(f"{plan.summary}: rolled out", changes=done)

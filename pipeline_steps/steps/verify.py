@@ -77,11 +77,18 @@ def plan_prod(ctx: ReleaseContext) -> Plan:
 
 
 def execute_prod(ctx: ReleaseContext, plan: Plan) -> Outcome:
-    url, results = _run(ctx, "prod")
-    failed = _failed(results)
+    try:
+        url, results = _run(ctx, "prod")
+    except Exception as exc:
+        # The checks could not even run (no public address, the API unreachable): the new release is not
+        # verified, so it does not stay public.
+        results, url = [], None
+        failed = [f"checks not run: {exc}"]
+    else:
+        failed = _failed(results)
     if not failed:
         return Outcome(f"{len(results)} prod checks passed at {url}", checks=results)
-    reason = f"{len(failed)} of {len(results)} prod checks failed ({', '.join(failed)})"
+    reason = f"{len(failed)} of {len(results)} prod checks failed ({', '.join(failed)})" if results else failed[0]
     try:
         summary = strategy_for(ctx).revert(reason)
     except PipelineError as exc:

@@ -10,11 +10,11 @@ from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.kube.readiness import rollout_status
 from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.undo import undo_changes, undo_deployment
 from pipeline_steps.strategies.workloads import (
     deployments,
     render,
     service_url,
-    undo_deployment,
     wait_rollouts,
     wait_service_url,
 )
@@ -58,12 +58,13 @@ class Rolling:
         return self.manifests()
 
     def deploy_failed(self, names: list[str], error: Exception) -> str | None:
-        undone = []
-        for name in names:
-            revision = undo_deployment(self.ctx, name)
-            undone.append(f"{name} to revision {revision}")
-        wait_rollouts(self.ctx, names, self.ctx.config.timeouts.rollout_s)
-        return f"{error}; undone: {', '.join(undone)}"
+        """Undo exactly what this run's deploy changed, then wait for the Deployments to be whole again."""
+        records = self.ctx.facts.changed_objects
+        undone, left = undo_changes(self.ctx, records)
+        changed = [r["name"] for r in records if r["kind"] == "Deployment" and r["existed"]]
+        wait_rollouts(self.ctx, changed, self.ctx.config.timeouts.rollout_s)
+        summary = f"{error}; undone: {', '.join(undone) or 'nothing'}"
+        return summary + (f"; left as they are: {', '.join(left)}" if left else "")
 
     def staged_url(self, timeout: float) -> str | None:
         # A rolling update has no staged copy: the staged checks see the rolled-out release in public.
@@ -82,10 +83,9 @@ class Rolling:
         return plan
 
     def revert(self, reason: str) -> str:
-        names = self.deployment_names() if self.ctx.facts.deployed else []
-        if not names:
-            raise RolloutFailed(f"{reason}; nothing was deployed in this run, so there is nothing to undo")
-        return str(self.deploy_failed(names, RolloutFailed(reason)))
+        if not self.ctx.facts.changed_objects:
+            raise RolloutFailed(f"{reason}; this run changed nothing, so there is nothing to undo")
+        return str(self.deploy_failed(self.deployment_names(), RolloutFailed(reason)))
 
     def plan_post_clean(self) -> Plan:
         return Plan("rolling update: no old role to clean up", noop=True)

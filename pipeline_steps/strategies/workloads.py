@@ -14,9 +14,6 @@ from pipeline_steps.kube.diff import object_diff
 from pipeline_steps.kube.readiness import rollout_status
 from pipeline_steps.render import Manifest, check_manifests, load_manifests
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-
-
 UNSET_MARK = "pipeline-steps-unset-"
 
 
@@ -165,44 +162,6 @@ def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float) -> 
         reason = failed(objects)
         if reason:
             raise RolloutFailed(f"rollout failed: {reason}")
-
-
-def previous_template(ctx: ReleaseContext, deployment: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-    """The pod template of the revision before the Deployment's current one, from its ReplicaSets."""
-    selector = (deployment.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
-    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
-    uid = deployment["metadata"]["uid"]
-    current = int(((deployment["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)) or 0)
-    candidates = []
-    for replica_set in ctx.cluster.list("apps/v1", "ReplicaSet", label_selector=label_selector):
-        owners = replica_set["metadata"].get("ownerReferences") or []
-        if not any(o.get("uid") == uid for o in owners):
-            continue
-        revision = int((replica_set["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) or 0)
-        if 0 < revision < current:
-            candidates.append((revision, replica_set))
-    if not candidates:
-        return None
-    revision, replica_set = max(candidates, key=lambda pair: pair[0])
-    template = dict(replica_set["spec"]["template"])
-    labels = dict((template.get("metadata") or {}).get("labels") or {})
-    labels.pop("pod-template-hash", None)
-    template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
-    return revision, template
-
-
-def undo_deployment(ctx: ReleaseContext, name: str) -> int:
-    """Put the Deployment back on its previous revision's template, as `kubectl rollout undo` does."""
-    deployment = ctx.cluster.get("apps/v1", "Deployment", name)
-    if deployment is None:
-        raise RolloutFailed(f"cannot undo deployment {name}: it does not exist")
-    previous = previous_template(ctx, deployment)
-    if previous is None:
-        raise RolloutFailed(f"cannot undo deployment {name}: it has no earlier revision (first release)")
-    revision, template = previous
-    ctx.progress(f"undoing deployment {name} to revision {revision}")
-    ctx.cluster.replace_field("apps/v1", "Deployment", name, "/spec/template", template)
-    return revision
 
 
 def service_url(service: dict[str, Any] | None) -> str | None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import types
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from pipeline_steps import outcome, release_lock, runner
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ConfigError, RolloutFailed
+from pipeline_steps.errors import ApprovalPending, ApprovalRejected, ClusterError, ConfigError, RolloutFailed
 from pipeline_steps.facts import RunFacts
 from pipeline_steps.outcome import ExitCode
-from pipeline_steps.report import RunReport, StepReport, StepStatus
+from pipeline_steps.report import ErrorKind, RunReport, StepReport, StepStatus
 from pipeline_steps.state import RunState
 from pipeline_steps.step_names import STEP_NAMES
 from pipeline_steps.steps import STEPS, Outcome, Step
@@ -123,7 +124,61 @@ def test_the_single_step_rule_does_not_hide_failures(status: StepStatus, code: E
 def test_exit_code_values_are_the_documented_ones() -> None:
     assert {code.name: int(code) for code in ExitCode} == {
         "OK": 0, "FAILED": 1, "USAGE": 2, "ROLLED_BACK": 3, "AWAITING_APPROVAL": 4, "REJECTED": 5,
+        "TEMPORARY": 6, "INTERNAL": 7,
     }  # fmt: skip
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} |" in readme, f"README's exit-code table lacks {int(code)} ({code.name})"
+
+
+def failed_report(*kinds: ErrorKind | None) -> RunReport:
+    report = RunReport(app="web", namespace="ns", strategy="bluegreen", run_id="r")
+    report.steps = [StepReport(f"s{i}", StepStatus.FAILED, "x", error_kind=kind) for i, kind in enumerate(kinds)]
+    return report
+
+
+@pytest.mark.parametrize(
+    ("kinds", "code"),
+    [
+        ((ErrorKind.TEMPORARY,), ExitCode.TEMPORARY),
+        ((ErrorKind.PERMANENT,), ExitCode.FAILED),
+        ((None,), ExitCode.FAILED),
+        ((ErrorKind.TEMPORARY, ErrorKind.PERMANENT), ExitCode.FAILED),
+        ((ErrorKind.TEMPORARY, ErrorKind.INTERNAL), ExitCode.INTERNAL),
+    ],
+)
+def test_a_failure_keeps_its_kind_to_the_exit_code(kinds: tuple[ErrorKind | None, ...], code: ExitCode) -> None:
+    assert outcome.exit_code_for(failed_report(*kinds)) is code
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("bad"), ExitCode.USAGE),
+        (ClusterError("list Pod: 503", status=503, retryable=True), ExitCode.TEMPORARY),
+        (ClusterError("list Pod: 403", status=403), ExitCode.FAILED),
+        (KeyboardInterrupt(), ExitCode.FAILED),
+        (KeyError("facts"), ExitCode.INTERNAL),
+    ],
+)
+def test_an_error_outside_a_run_keeps_its_kind_too(error: BaseException, code: ExitCode) -> None:
+    assert outcome.exit_code_for_error(error) is code
+
+
+def test_run_step_reports_a_temporary_error_as_temporary() -> None:
+    step = fake_step("deploy", plan=ClusterError("read Deployment/web: 503", status=503, retryable=True))
+    report = runner.run_step(context(), step)
+    assert (report.status, report.error_kind) == (StepStatus.FAILED, ErrorKind.TEMPORARY)
+
+
+def test_run_step_reports_a_bug_as_an_internal_error_with_its_step() -> None:
+    step = fake_step("switch", outcome=KeyError("target_role"))
+    report = runner.run_step(context(), step)
+    assert (report.status, report.error_kind) == (StepStatus.FAILED, ErrorKind.INTERNAL)
+    assert report.summary.startswith("internal error in switch: KeyError: 'target_role'")
 
 
 # -- run_step and run, with fake steps ----------------------------------------------------------------

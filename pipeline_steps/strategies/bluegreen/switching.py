@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import Any, NoReturn
 
-from pipeline_steps.errors import ConfigError, RolloutFailed, SwitchedBack
+from pipeline_steps.errors import ConfigError, PipelineError, RolloutFailed, SwitchedBack
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen.endpoints import wait_endpoints
@@ -44,17 +45,11 @@ def switch(roles: Roles, plan: Plan) -> Plan:
     previous = plan.details.get("from_role")
     try:
         seconds = point_service_at(roles, target, previous)
-    except RolloutFailed as exc:
-        # The selector may have moved while the endpoints never followed: put the public endpoint
-        # back on the role that served it, which is known to have ready backends.
-        if previous and roles.role_available(previous):
-            note = ""
-            try:
-                point_service_at(roles, previous, target)
-            except RolloutFailed as back:
-                # The selector is back on a fully available role either way; say what was not seen.
-                note = f" (its endpoints were not confirmed either: {back.message})"
-            raise SwitchedBack(f"{exc.message}; switched public traffic back to role {previous}{note}") from exc
+    except BaseException as exc:
+        # Whatever stopped the switch (endpoints that never followed, a timeout, a conflict, a lost watch, an
+        # abort), the selector may have moved: put the public endpoint back on the role that served it.
+        if previous:
+            switch_back(roles, previous, target, exc)
         raise
     return Plan(
         f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s",
@@ -68,6 +63,39 @@ def switch(roles: Roles, plan: Plan) -> Plan:
             "switch_seconds": round(seconds, 2),
         },
     )
+
+
+def switch_back(roles: Roles, previous: str, target: str, error: BaseException) -> NoReturn:
+    """After a failed or interrupted switch: the selector back on `previous`, then SwitchedBack; or, if even
+    that fails, an error that says what state the Service is in and the one command that fixes it."""
+    name, label = roles.settings.public_service, roles.settings.role_label
+    why = error.message if isinstance(error, PipelineError) else (str(error) or type(error).__name__)
+    note = ""
+    try:
+        point_service_at(roles, previous, target)
+    except RolloutFailed as back:
+        # The selector is back on a role that served before; say what was not seen.
+        note = f" (its endpoints were not confirmed either: {back.message})"
+    except Exception as back:
+        service = _read_quietly(roles)
+        selects = ((service or {}).get("spec") or {}).get("selector", {}).get(label, "unknown")
+        raise RolloutFailed(
+            f"{why}; switching back to role {previous} failed too ({back}): Service {name} now selects "
+            f"{label}={selects}",
+            hint=f"put it back with `pipeline-steps rollback -c {roles.ctx.config.path} --namespace "
+            f"{roles.ctx.cluster.namespace}` once the cluster answers",
+        ) from error
+    if isinstance(error, KeyboardInterrupt):
+        roles.ctx.progress(f"interrupted during switch: public traffic back on role {previous}{note}")
+        raise error
+    raise SwitchedBack(f"{why}; switched public traffic back to role {previous}{note}") from error
+
+
+def _read_quietly(roles: Roles) -> dict[str, Any] | None:
+    try:
+        return roles.public_service()
+    except PipelineError:
+        return None
 
 
 def _check_runs_this_release(roles: Roles, role: str) -> None:
