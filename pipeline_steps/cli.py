@@ -32,7 +32,10 @@ def _add_release_flags(parser: argparse.ArgumentParser, *, steps: bool) -> None:
     parser.add_argument("--namespace", help="override the config's namespace (env PIPELINE_STEPS_NAMESPACE)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     parser.add_argument("--context", help="kubeconfig context")
-    parser.add_argument("--state", help="state file (env PIPELINE_STEPS_STATE; default .pipeline-steps/state/APP.json)")
+    parser.add_argument(
+        "--state",
+        help="state file (env PIPELINE_STEPS_STATE; default .pipeline-steps/state/CLUSTER/NAMESPACE/APP.json)",
+    )
     parser.add_argument("--run-id", help="run id (env PIPELINE_STEPS_RUN_ID, BUILD_TAG, GITHUB_RUN_ID)")
     parser.add_argument("--output", choices=("text", "json"), default="text", help="result format on stdout")
     parser.add_argument("--dry-run", action="store_true", help="plan against the cluster; change nothing")

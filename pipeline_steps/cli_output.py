@@ -44,6 +44,7 @@ def text_report(report: RunReport) -> str:
             lines.extend(f"  {'':<14} {line}" for line in step.diff.rstrip("\n").splitlines())
     for key, value in report.facts.items():
         lines.append(f"  {key}: {value}")
+    lines.extend(f"  warning: {warning}" for warning in report.warnings)
     lines.append(f"outcome: {report.outcome} (exit {report.exit_code})")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline_steps.config import Config
 from pipeline_steps.facts import RunFacts
 from pipeline_steps.kube.cluster import KubeCluster
-from pipeline_steps.state import RunState
+from pipeline_steps.state import RunState, local_scope, rendered_dir
 
 #: Asks a person a yes/no question; None when there is no terminal to ask on.
 Prompt = Callable[[str], bool]
@@ -29,6 +29,9 @@ class ReleaseContext:
     assume_yes: bool = False
     prompt: Prompt | None = None
     progress: Callable[[str], None] = lambda _message: None
+    #: What the run warned of, each once: shown as it happens and listed in the report.
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     @property
     def facts(self) -> RunFacts:
@@ -37,6 +40,22 @@ class ReleaseContext:
     @property
     def run_id(self) -> str:
         return self.state.run_id
+
+    def warn(self, message: str, *, key: str | None = None) -> None:
+        """Warn once per run: the same finding from several steps or roles (each renders the manifests) is one
+        warning. `key` says what makes two findings the same (default: the message)."""
+        seen = key or message
+        if seen not in self._warned:
+            self._warned.add(seen)
+            self.warnings.append(message)
+            self.progress(f"warning: {message}")
+
+    @property
+    def local_scope(self) -> Path:
+        return local_scope(self.cluster.identity, self.cluster.namespace, self.config.app)
+
+    def rendered_dir(self, run_id: str | None = None) -> Path:
+        return rendered_dir(self.workspace, self.local_scope, run_id or self.run_id)
 
     def variables(self, **extra: str) -> dict[str, str]:
         """Variables for rendering: environment and --set, the resolved image, and `extra` (TARGET_ROLE)."""

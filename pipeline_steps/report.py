@@ -71,6 +71,8 @@ class RunReport:
     outcome: str = ""  #: the ExitCode name, lower-case: ok, failed, rolled_back, ...
     #: Facts gathered by the steps, e.g. active_role, idle_role, previous_role, image, image_digest.
     facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Each finding once, in the order found (a legacy apiVersion converted, a release with no checks...).
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:

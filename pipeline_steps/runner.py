@@ -124,7 +124,7 @@ def _give_back_lock(ctx: ReleaseContext) -> None:
         release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
     except PipelineError as exc:
         # The release itself is decided; a lock left behind goes stale and pre-clean removes it.
-        ctx.progress(f"warning: could not give back the release lock: {exc}")
+        ctx.warn(f"could not give back the release lock: {exc}")
 
 
 def run(
@@ -166,6 +166,7 @@ def run(
         _give_back_lock(ctx)
     report.finished_at = _now()
     report.facts = reported(ctx.facts)
+    report.warnings = list(ctx.warnings)
     if ctx.offline:
         report.facts["cluster"] = NOT_CONTACTED
         report.facts["not_checked"] = "; ".join(_not_checked(report, by_name)) or "nothing"

@@ -16,7 +16,7 @@ from pipeline_steps.context import Prompt, ReleaseContext
 from pipeline_steps.errors import ConfigError, LockHeld
 from pipeline_steps.kube.cluster import KubeCluster
 from pipeline_steps.kube.connection import connect, no_cluster_credentials
-from pipeline_steps.state import RunState, load_state, resolve_state_path, save_state
+from pipeline_steps.state import RunState, load_state, local_scope, resolve_state_path, save_state
 from pipeline_steps.strategies import strategy_for
 
 
@@ -101,7 +101,9 @@ def open_release(
             progress=progress,
         )
         return ctx, lambda: None
-    path = resolve_state_path(args.state, env, config.app, workspace)
+    cluster = KubeCluster(connect(args.kubeconfig, args.context), config.namespace)
+    scope = local_scope(cluster.identity, cluster.namespace, config.app)
+    path = resolve_state_path(args.state, env, workspace, scope)
     previous = load_state(path)
     if previous and previous.app != config.app:
         previous = None
@@ -111,7 +113,6 @@ def open_release(
         state = RunState(config.app, run_id or new_run_id(config.app), config.strategy)
         if previous and previous.run_id != state.run_id and not previous.finished:
             state.facts.previous_run = previous.run_id
-    cluster = KubeCluster(connect(args.kubeconfig, args.context), config.namespace)
     ctx = ReleaseContext(
         config=config,
         cluster=cluster,

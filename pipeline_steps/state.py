@@ -34,18 +34,25 @@ class RunState:
         return json.dumps(data, indent=2, sort_keys=True)
 
 
-def default_state_path(app: str, workspace: Path) -> Path:
-    return workspace / STATE_DIR / "state" / f"{app}.json"
+def local_scope(cluster: str, namespace: str, app: str) -> Path:
+    """Local files are keyed by cluster, namespace and app: runs of one app for two namespaces or clusters
+    from one workspace never share them."""
+    return Path(cluster) / namespace / app
 
 
-def rendered_dir(app: str, workspace: Path) -> Path:
-    """Where deploy writes the manifests it applied, for reports and archives; post-clean removes it."""
-    return workspace / STATE_DIR / "rendered" / app
+def default_state_path(workspace: Path, scope: Path) -> Path:
+    return workspace / STATE_DIR / "state" / scope.parent / f"{scope.name}.json"
 
 
-def resolve_state_path(explicit: str | None, env: Mapping[str, str], app: str, workspace: Path) -> Path:
+def rendered_dir(workspace: Path, scope: Path, run_id: str) -> Path:
+    """Where deploy writes the manifests it applied, for reports and archives (one folder per run);
+    post-clean removes it."""
+    return workspace / STATE_DIR / "rendered" / scope / run_id
+
+
+def resolve_state_path(explicit: str | None, env: Mapping[str, str], workspace: Path, scope: Path) -> Path:
     chosen = explicit or env.get("PIPELINE_STEPS_STATE")
-    return Path(chosen) if chosen else default_state_path(app, workspace)
+    return Path(chosen) if chosen else default_state_path(workspace, scope)
 
 
 def load_state(path: Path) -> RunState | None:

@@ -157,6 +157,10 @@ def summary_markdown(report: RunReport) -> str:
         lines.append(f"#### Not checked\n\n{markdown_cell(report.facts.get('cluster') or '')}\n")
         lines.extend(f"- {markdown_cell(item)}" for item in str(report.facts["not_checked"]).split("; "))
         lines.append("")
+    if report.warnings:
+        lines.append("#### Warnings\n")
+        lines.extend(f"- {markdown_cell(warning)}" for warning in report.warnings)
+        lines.append("")
     return "\n".join(lines)
 
 

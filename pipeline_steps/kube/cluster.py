@@ -6,6 +6,7 @@ readiness predicates never see client models.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,6 +37,12 @@ class KubeCluster:
         self.api = api
         self.namespace = namespace
         self._dynamic: DynamicClient | None = None
+
+    @property
+    def identity(self) -> str:
+        """The API server's host and port, as a file name: what keys this cluster's local files."""
+        host = str(self.api.configuration.host or "cluster").split("://", 1)[-1]
+        return re.sub(r"[^A-Za-z0-9.-]+", "_", host).strip("_") or "cluster"
 
     @property
     def dynamic(self) -> DynamicClient:

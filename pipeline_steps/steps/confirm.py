@@ -114,7 +114,7 @@ def _notify(ctx: ReleaseContext) -> str:
     except NotificationError as exc:
         if not settings.best_effort:
             raise NotificationError(f"approval e-mail not sent: {exc.message}", hint=exc.hint) from exc
-        ctx.progress(f"warning: approval e-mail not sent (best effort): {exc}")
+        ctx.warn(f"approval e-mail not sent (best effort): {exc}")
         return "; e-mail NOT sent"
     return f"; e-mailed {', '.join(settings.recipients)}"
 

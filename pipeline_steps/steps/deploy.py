@@ -12,7 +12,6 @@ from pipeline_steps.kube.diff import object_diff
 from pipeline_steps.kube.readiness import fully_available
 from pipeline_steps.render import manifest_to_yaml
 from pipeline_steps.report import StepStatus
-from pipeline_steps.state import rendered_dir
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
@@ -77,7 +76,7 @@ def _plan_offline(ctx: ReleaseContext) -> Plan:
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     strategy = strategy_for(ctx)
-    rendered = rendered_dir(ctx.config.app, ctx.workspace)
+    rendered = ctx.rendered_dir()
     rendered.mkdir(parents=True, exist_ok=True)
     (rendered / f"{ctx.facts.target_role or ctx.config.app}.yaml").write_text(str(plan.details.get("rendered", "")))
     # Recorded before the first write: an undo after a crash mid-apply still knows what was there.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.state import rendered_dir
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
@@ -14,7 +13,7 @@ from pipeline_steps.strategies.base import Plan
 
 def plan(ctx: ReleaseContext) -> Plan:
     result = strategy_for(ctx).plan_post_clean()
-    if rendered_dir(ctx.config.app, ctx.workspace).exists():
+    if ctx.rendered_dir().exists():
         result.changes.append("remove rendered manifests")
         result.noop = False
     return result
@@ -24,6 +23,6 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     summary = plan.summary
     if "old_role" in plan.details:
         summary = strategy_for(ctx).post_clean(plan).summary
-    shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
+    shutil.rmtree(ctx.rendered_dir(), ignore_errors=True)
     ctx.state.finished = True
     return Outcome(summary, changes=plan.changes)

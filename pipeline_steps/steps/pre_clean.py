@@ -6,17 +6,17 @@ import shutil
 
 from pipeline_steps import release_lock
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.state import rendered_dir
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies.base import Plan
 
 
 def plan(ctx: ReleaseContext) -> Plan:
     leftovers = []
-    rendered = rendered_dir(ctx.config.app, ctx.workspace)
-    if rendered.exists():
-        leftovers.append(f"remove rendered manifests {rendered}")
     previous = ctx.facts.previous_run
+    # Only this run's own folder and that of the unfinished run it replaces: another run of the app (in
+    # another namespace or cluster, or waiting for the lock) keeps its files.
+    rendered = [ctx.rendered_dir(run) for run in (ctx.run_id, previous) if run and ctx.rendered_dir(run).exists()]
+    leftovers += [f"remove rendered manifests {path}" for path in rendered]
     if previous:
         leftovers.append(f"forget the state of run {previous}")
     lock = release_lock.stale_lock(ctx.cluster, ctx.config.app, {ctx.run_id, *([previous] if previous else [])})
@@ -28,12 +28,13 @@ def plan(ctx: ReleaseContext) -> Plan:
     return Plan(
         "remove leftovers of an earlier run",
         leftovers,
-        details={"stale_lock_holder": lock.holder if lock else None},
+        details={"stale_lock_holder": lock.holder if lock else None, "rendered": [str(p) for p in rendered]},
     )
 
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
-    shutil.rmtree(rendered_dir(ctx.config.app, ctx.workspace), ignore_errors=True)
+    for path in plan.details.get("rendered", []):
+        shutil.rmtree(path, ignore_errors=True)
     ctx.facts.previous_run = None
     holder = plan.details.get("stale_lock_holder")
     if holder:

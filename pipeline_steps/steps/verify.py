@@ -21,6 +21,11 @@ def _checks(ctx: ReleaseContext, stage: str) -> list:  # type: ignore[type-arg]
 
 def _plan(ctx: ReleaseContext, stage: str) -> Plan:
     checks = _checks(ctx, stage)
+    if not ctx.config.verify_staged and not ctx.config.verify_prod:
+        ctx.warn(
+            "no verify checks are configured: the release goes public unverified and nothing can switch it back "
+            "by itself; add checks under verify.staged and verify.prod"
+        )
     if not checks:
         return Plan(f"no {stage} checks configured", noop=True)
     names = ", ".join(c.name for c in checks)

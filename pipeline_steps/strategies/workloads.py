@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,7 +39,8 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
         return manifests
     manifests, warnings = load_manifests(config.manifests, base_dir=config.base_dir, variables=variables)
     for warning in warnings:
-        ctx.progress(f"warning: {warning}")
+        # "file:line (Kind/name): text": the same line of the same file is one finding, whichever role.
+        ctx.warn(warning, key=re.sub(r" \([^)]*\)", "", warning, count=1))
     findings = check_manifests(
         manifests,
         strategy=config.strategy,
@@ -49,7 +51,10 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
     errors = [f for f in findings if f.level == "error"]
     for finding in findings:
         if finding.level != "error":
-            ctx.progress(f"warning: {finding.where}: {finding.field}: {finding.message}")
+            ctx.warn(
+                f"{finding.where}: {finding.field}: {finding.message}",
+                key=re.sub(r" \([^)]*\)", "", f"{finding.where}: {finding.field}: {finding.message}", count=1),
+            )
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -57,3 +57,25 @@ def test_release_that_never_gets_ready_is_undone_and_public_keeps_serving(
     again = workspace.run("--image", V3)
     assert again.code == ExitCode.OK, again
     assert {fetch(public).image for _ in range(10)} == {V3}
+
+
+def test_a_failed_release_that_changed_only_configuration_undoes_only_that(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    """The undo puts back what this run changed (the ConfigMap's data), not "the revision before the current"
+    (which would roll production back to a release nobody asked for)."""
+    assert workspace.run("--image", V1).code == ExitCode.OK
+    assert workspace.run("--image", V2).code == ExitCode.OK  # V2 live, revision 2
+    public = cluster.service_url(namespace, "roll")
+    with Load(public) as load:
+        failed = workspace.run("--image", V2, GREETING="changed", PROD_BODY="an answer never given", PROD_RETRIES="2")
+    assert failed.code == ExitCode.ROLLED_BACK, failed
+    assert failed.statuses()["deploy"] == "succeeded" and failed.statuses()["verify-prod"] == "rolled-back"
+    assert "ConfigMap/roll-settings to its earlier data" in failed.stdout, failed
+    assert "revision 1" not in failed.stdout
+    deployment = cluster.apps.read_namespaced_deployment("roll", namespace)
+    assert deployment.spec.template.spec.containers[0].image == V2
+    assert deployment.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
+    assert cluster.core.read_namespaced_config_map("roll-settings", namespace).data == {"greeting": "hello"}
+    assert not load.failures, load.summary()
+    assert {a.image for a in load.answers} == {V2}

@@ -98,3 +98,21 @@ def test_set_variables_are_used_as_they_are(tmp_path: Path) -> None:
     [deployment, _] = render(context(tmp_path, SUFFIX="-x", TOMCAT_VERSION="9.0.98"), "green", names_only=True)
     assert deployment.name == "tomcat-deployment-green-x"
     assert deployment.body["spec"]["template"]["spec"]["containers"][0]["image"] == "tomcat:9.0.98"
+
+
+LEGACY = DEPLOYMENT.replace("apiVersion: apps/v1", "apiVersion: extensions/v1beta1", 1).replace(
+    "    matchLabels: {app: tomcat, role: ${TARGET_ROLE}}\n",
+    "    matchLabels: {app: tomcat, role: ${TARGET_ROLE}}\n",
+    1,
+)
+
+
+def test_a_finding_is_warned_once_per_run_however_often_the_manifests_render(tmp_path: Path) -> None:
+    ctx = context(tmp_path, LEGACY, REPLICAS="2", TOMCAT_VERSION="9")
+    shown: list[str] = []
+    ctx.progress = shown.append
+    for role in ("blue", "green", "blue"):
+        render(ctx, role)
+    legacy = [w for w in ctx.warnings if "extensions/v1beta1" in w]
+    assert len(legacy) == 1, ctx.warnings
+    assert sum("extensions/v1beta1" in line for line in shown) == 1

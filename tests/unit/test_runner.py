@@ -191,6 +191,7 @@ def context(*, dry_run: bool = False) -> ReleaseContext:
         state=RunState(app="web", run_id="run-7", strategy="bluegreen"),
         dry_run=dry_run,
         offline=False,
+        warnings=[],
     )
     fake.facts = fake.state.facts
     fake.run_id = fake.state.run_id

@@ -14,6 +14,7 @@ from pipeline_steps.state import (
     RunState,
     default_state_path,
     load_state,
+    local_scope,
     rendered_dir,
     resolve_state_path,
     save_state,
@@ -49,7 +50,7 @@ def test_the_file_is_sorted_indented_json(tmp_path: Path) -> None:
 
 
 def test_save_creates_the_directories_and_replaces_the_old_file(tmp_path: Path) -> None:
-    path = default_state_path("web", tmp_path)
+    path = default_state_path(tmp_path, local_scope("127.0.0.1_6443", "shop", "web"))
     save_state(path, RunState(app="web", run_id="r1", strategy="bluegreen"))
     save_state(path, a_state())
     loaded = load_state(path)
@@ -116,12 +117,22 @@ def test_a_file_of_another_version_says_so(tmp_path: Path, data: object) -> None
 
 def test_state_path_flag_beats_environment_beats_default(tmp_path: Path) -> None:
     env = {"PIPELINE_STEPS_STATE": "/env/state.json"}
-    assert resolve_state_path("/flag/state.json", env, "web", tmp_path) == Path("/flag/state.json")
-    assert resolve_state_path(None, env, "web", tmp_path) == Path("/env/state.json")
-    assert resolve_state_path(None, {"PIPELINE_STEPS_STATE": ""}, "web", tmp_path) == (
-        tmp_path / ".pipeline-steps" / "state" / "web.json"
+    scope = local_scope("127.0.0.1_6443", "shop", "web")
+    assert resolve_state_path("/flag/state.json", env, tmp_path, scope) == Path("/flag/state.json")
+    assert resolve_state_path(None, env, tmp_path, scope) == Path("/env/state.json")
+    assert resolve_state_path(None, {"PIPELINE_STEPS_STATE": ""}, tmp_path, scope) == (
+        tmp_path / ".pipeline-steps" / "state" / "127.0.0.1_6443" / "shop" / "web.json"
     )
 
 
-def test_rendered_dir_is_per_app() -> None:
-    assert rendered_dir("web", Path("/ws")) == Path("/ws/.pipeline-steps/rendered/web")
+def test_local_files_of_one_app_in_two_namespaces_or_clusters_never_meet(tmp_path: Path) -> None:
+    scopes = [local_scope(c, ns, "web") for c in ("a.example_443", "b.example_443") for ns in ("shop", "shop-eu")]
+    states = {default_state_path(tmp_path, s) for s in scopes}
+    rendered = {rendered_dir(tmp_path, s, "run-1") for s in scopes}
+    assert len(states) == len(rendered) == 4
+    assert rendered_dir(tmp_path, scopes[0], "run-1") != rendered_dir(tmp_path, scopes[0], "run-2")
+
+
+def test_rendered_dir_is_per_cluster_namespace_app_and_run() -> None:
+    scope = local_scope("127.0.0.1_6443", "shop", "web")
+    assert rendered_dir(Path("/ws"), scope, "r1") == Path("/ws/.pipeline-steps/rendered/127.0.0.1_6443/shop/web/r1")
