@@ -66,9 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     step = sub.add_parser("step", help="run one step, chaining through the state file (one CI stage)")
     step.add_argument("name", choices=STEP_NAMES)
     _add_release_flags(step, steps=True)
-    for name, text in (("rollback", "put the previous release back in public"), ("status", "show both roles")):
-        command = sub.add_parser(name, help=text)
-        _add_release_flags(command, steps=False)
+    rollback = sub.add_parser("rollback", help="put the previous release back in public")
+    _add_release_flags(rollback, steps=False)
+    rollback.add_argument(
+        "--force", action="store_true", help="even while another run is in switch or verify-prod (a run known dead)"
+    )
+    status = sub.add_parser("status", help="show both roles")
+    _add_release_flags(status, steps=False)
     unlock = sub.add_parser(
         "unlock", help="give back the app's release lock held by this run (--run-id), e.g. after a CI gate said no"
     )

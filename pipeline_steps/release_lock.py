@@ -23,6 +23,10 @@ API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
 #: Beyond the longest single step: the gap a stage-by-stage run may leave between two of its stages.
 MARGIN_S = 300
+#: The step the holder is in, so that `rollback` (which takes no lock) can refuse to race a switch.
+STEP_ANNOTATION = "pipeline-steps.dev/step"
+#: Steps that move the public Service's selector.
+SWITCHING_STEPS = ("switch", "verify-prod")
 
 
 def lease_name(app: str) -> str:
@@ -37,6 +41,7 @@ class LockState:
     renewed_at: datetime.datetime | None
     duration_s: int
     now: datetime.datetime
+    step: str | None = None
 
     @property
     def free(self) -> bool:
@@ -75,7 +80,9 @@ def lock_state(lease: dict[str, Any] | None, now: datetime.datetime) -> LockStat
     spec = (lease or {}).get("spec") or {}
     holder = spec.get("holderIdentity") or None
     renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
-    return LockState(holder=holder, renewed_at=renewed, duration_s=int(spec.get("leaseDurationSeconds") or 0), now=now)
+    step = (((lease or {}).get("metadata") or {}).get("annotations") or {}).get(STEP_ANNOTATION)
+    duration = int(spec.get("leaseDurationSeconds") or 0)
+    return LockState(holder=holder, renewed_at=renewed, duration_s=duration, now=now, step=step)
 
 
 def _micro_time(moment: datetime.datetime) -> str:
@@ -87,7 +94,7 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> bool:
+def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int, *, step: str | None = None) -> bool:
     """Take or renew the lock for `run_id`: True when newly taken, False when renewed; LockHeld when
     another live run holds it (a stale one is taken over).
 
@@ -119,7 +126,11 @@ def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int) -> boo
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
+                "annotations": {STEP_ANNOTATION: step} if step else {},
+            },
             "spec": spec,
         }
         if lease is None:
@@ -145,6 +156,20 @@ def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
 
 def current_holder(cluster: KubeCluster, app: str) -> str | None:
     return lock_state(cluster.get(API_VERSION, KIND, lease_name(app)), _now()).holder
+
+
+def check_no_switch_in_progress(cluster: KubeCluster, app: str, run_id: str) -> None:
+    """`rollback` takes no lock (an emergency must not wait), so it refuses to race a run that is moving the
+    public Service's selector right now: the two would leave it wherever the last write landed."""
+    state = lock_state(cluster.get(API_VERSION, KIND, lease_name(app)), _now())
+    # The holder itself may roll back (a CI pipeline's post-failure stage runs under the run's own id).
+    if state.held_by_other(run_id) and state.step in SWITCHING_STEPS:
+        raise LockHeld(
+            f"run {state.holder} is in {state.step} of {app} in namespace {cluster.namespace}; a rollback now "
+            "would race it for the public Service's selector",
+            hint="wait for that step to end (it switches back by itself when it fails), or pass --force if that "
+            "run is known to be dead",
+        )
 
 
 def stale_lock(cluster: KubeCluster, app: str, own_runs: set[str]) -> LockState | None:

@@ -52,7 +52,7 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
     try:
         if step.changes_cluster and not ctx.dry_run:
             # Before planning: the plan must read a cluster no other run is changing.
-            release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx))
+            release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx), step=step.name)
         plan = step.plan(ctx)
         ctx.facts.merge(plan.facts)
         if ctx.dry_run and not step.read_only:

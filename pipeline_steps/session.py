@@ -150,6 +150,8 @@ def maintenance(
     if command == "status":
         return strategy.status()
     if command == "rollback":
+        if not args.force:
+            release_lock.check_no_switch_in_progress(ctx.cluster, ctx.config.app, ctx.run_id)
         plan = strategy.plan_rollback()
         if ctx.dry_run:
             return {"planned": plan.summary, "changes": plan.changes}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,20 @@ def test_rollback_command_and_scale_down_policy(cluster: Cluster, namespace: str
     shown = status.json()
     assert shown["active_role"] == "green"
     assert shown["roles"]["green"]["deployments"]["web-green"]["images"] == [V3]
+    # Another run inside switch: a rollback (which takes no lock) would race it for the selector.
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "pipeline-steps-web", "annotations": {"pipeline-steps.dev/step": "switch"}},
+        "spec": {"holderIdentity": "another-run", "leaseDurationSeconds": 600, "renewTime": now, "acquireTime": now},
+    }
+    cluster.apply(namespace, lease)
+    racing = workspace.cli("rollback", "-c", str(workspace.config))
+    assert racing.code == ExitCode.FAILED, racing
+    assert "run another-run is in switch of web" in racing.stderr and "--force" in racing.stderr
+    assert _selector(cluster, namespace)["role"] == "green"
+    cluster.coordination.delete_namespaced_lease("pipeline-steps-web", namespace)
     # Rolling back to a scaled-down role would leave the public endpoint without backends: refused.
     refused = workspace.cli("rollback", "-c", str(workspace.config))
     assert refused.code == ExitCode.FAILED, refused

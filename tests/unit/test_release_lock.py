@@ -86,3 +86,10 @@ def test_the_lock_is_given_back_when_the_release_is_over() -> None:
     assert release_is_over(_report(("deploy", StepStatus.FAILED)))
     assert release_is_over(_report(("verify-prod", StepStatus.ROLLED_BACK)))
     assert release_is_over(_report(("confirm", StepStatus.REJECTED)))
+
+
+def test_the_lease_says_which_step_its_holder_is_in() -> None:
+    lease = _lease("run-1", "2026-12-01T11:55:00.000000Z")
+    assert lock_state(lease, NOW).step is None
+    lease["metadata"] = {"name": "pipeline-steps-web", "annotations": {"pipeline-steps.dev/step": "switch"}}
+    assert lock_state(lease, NOW).step == "switch"
