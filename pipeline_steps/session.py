@@ -124,6 +124,8 @@ def open_release(
         prompt=prompt,
         progress=progress,
     )
+    if not cluster.verifies_tls:
+        ctx.warn("the kubeconfig turns off TLS verification of the API server (insecure-skip-tls-verify)")
     return ctx, lambda: save_state(path, state)
 
 

@@ -45,6 +45,10 @@ class KubeCluster:
         return re.sub(r"[^A-Za-z0-9.-]+", "_", host).strip("_") or "cluster"
 
     @property
+    def verifies_tls(self) -> bool:
+        return bool(getattr(self.api.configuration, "verify_ssl", True))
+
+    @property
     def dynamic(self) -> DynamicClient:
         if self._dynamic is None:
             self._dynamic = call("discover the API", lambda: DynamicClient(self.api))

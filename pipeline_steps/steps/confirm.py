@@ -46,6 +46,8 @@ def plan(ctx: ReleaseContext) -> Plan:
         )
     mail = _mail_settings(ctx)
     changes = [f"e-mail {', '.join(mail.recipients)}"] if mail else []
+    if mail and mail.security.value == "none":
+        ctx.warn(f"confirm.mail.security is none: the approval e-mail goes to {mail.host} unencrypted")
     gate = {
         "prompt": f"ask on the terminal (up to {settings.timeout_s:.0f}s)",
         "jenkins": "hand over to the Jenkins input step",

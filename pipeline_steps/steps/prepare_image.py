@@ -34,6 +34,8 @@ def _resolve(ctx: ReleaseContext, text: str, *, field: str, tls_verify: bool = T
 def plan(ctx: ReleaseContext) -> Plan:
     spec = _build_spec(ctx)
     reference = ctx.config.image.reference
+    if not ctx.config.image.tls_verify and ctx.config.image.resolve_digest and (spec or reference):
+        ctx.warn("image.tls_verify is false: the registry is read over plain HTTP, its answers unverified")
     if spec is None:
         if not reference:
             return Plan("no image configured: the manifests deploy the images they name", noop=True)

@@ -297,3 +297,15 @@ def test_bad_config_is_a_usage_error_naming_file_and_line(
     assert result.code == ExitCode.USAGE, result
     assert "app.yaml:" in result.stderr and "IMAGE_TYPO" in result.stderr
     assert cluster.apps.list_namespaced_deployment(namespace).items == []
+
+
+def test_a_public_service_name_in_neither_manifests_nor_cluster_is_refused_with_a_suggestion(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    workspace.config.write_text(workspace.config.read_text().replace("public_service: web", "public_service: wbe"))
+    result = _release(workspace, V1)
+    assert result.code == ExitCode.USAGE, result
+    assert "Service wbe is neither in the cluster nor in the manifests; did you mean web?" in result.stderr
+    assert "bluegreen.public_service" in result.stderr
+    assert cluster.apps.list_namespaced_deployment(namespace).items == []
+    assert cluster.core.list_namespaced_service(namespace).items == []

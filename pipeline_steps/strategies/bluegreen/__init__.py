@@ -31,6 +31,11 @@ class BlueGreen:
 
     def rendered_by_role(self) -> dict[str, list[Manifest]]:
         self.roles.names_by_role()  # the check deploy makes: each role has Deployments, named apart
+        if self.roles.public_manifest(self.roles.settings.roles[0]) is None:
+            self.ctx.warn(
+                f"Service {self.roles.settings.public_service} (bluegreen.public_service) is not in the manifests: "
+                "a real run needs it in the cluster already"
+            )
         return {role: self.roles.manifests(role) for role in self.roles.settings.roles}
 
     def inspect(self) -> Plan:

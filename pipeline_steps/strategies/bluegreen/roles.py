@@ -3,6 +3,7 @@ what each role runs and whether it is fully available (check-env)."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
@@ -60,6 +61,23 @@ class Roles:
             if manifest.kind == "Service" and manifest.name == self.settings.public_service:
                 return manifest
         return None
+
+    def check_public_service_known(self) -> None:
+        """The public Service must be in the manifests when the cluster does not have it yet: a name that is in
+        neither (a typo) would deploy the real public Service as if it were a test Service, and never switch it."""
+        role = self.settings.roles[0]
+        if self.public_manifest(role) is not None:
+            return
+        name = self.settings.public_service
+        services = sorted({m.name for m in self.manifests(role, names_only=True) if m.kind == "Service"})
+        close = difflib.get_close_matches(name, services, n=1)
+        raise ConfigError(
+            f"Service {name} is neither in the cluster nor in the manifests"
+            + (f"; did you mean {close[0]}?" if close else f" (their Services: {', '.join(services) or 'none'})"),
+            field="bluegreen.public_service",
+            hint="name the public Service of the manifests, or add it to them: switch creates it from there "
+            "on a first release",
+        )
 
     def role_objects(self, role: str) -> list[Manifest]:
         """What deploying a role applies: its manifests but the public Service, which only switch changes."""
@@ -135,6 +153,7 @@ class Roles:
             }
         notes = []
         if service is None:
+            self.check_public_service_known()
             target = self.settings.roles[0]
             notes.append(f"first release: no Service {self.settings.public_service} yet")
         elif active is None:
