@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
@@ -23,6 +23,9 @@ FIELD_MANAGER = "pipeline-steps"
 ANNOTATION_PREFIX = "pipeline-steps.dev/"
 
 Objects = dict[str, dict[str, Any]]
+#: Every request is bounded (connect, read seconds): an API server that accepts and never answers (frozen,
+#: a half-open connection) fails the call, which is then retried within its bound, instead of hanging CI.
+REQUEST_TIMEOUT = (10.0, 30.0)
 
 
 class WaitTimeout(ClusterError):
@@ -70,7 +73,7 @@ class KubeCluster:
 
         def read() -> dict[str, Any] | None:
             try:
-                found = resource.get(name=name, namespace=self._ns(resource))
+                found = resource.get(name=name, namespace=self._ns(resource), _request_timeout=REQUEST_TIMEOUT)
             except ApiException as exc:
                 if exc.status == 404:
                     return None
@@ -82,7 +85,10 @@ class KubeCluster:
     def list(self, api_version: str, kind: str, *, label_selector: str = "") -> list[dict[str, Any]]:
         resource = self.resource(api_version, kind)
         listing = call(
-            f"list {kind}", lambda: resource.get(namespace=self._ns(resource), label_selector=label_selector)
+            f"list {kind}",
+            lambda: resource.get(
+                namespace=self._ns(resource), label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
+            ),
         )
         return [dict(item) for item in listing.to_dict().get("items") or []]
 
@@ -95,7 +101,11 @@ class KubeCluster:
         """Server-side apply as field manager `pipeline-steps`, taking over fields others set by hand."""
         resource = self.resource(body["apiVersion"], body["kind"])
         name = body["metadata"]["name"]
-        kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force_conflicts": True}
+        kwargs: dict[str, Any] = {
+            "field_manager": FIELD_MANAGER,
+            "force_conflicts": True,
+            "_request_timeout": REQUEST_TIMEOUT,
+        }
         if dry_run:
             kwargs["dry_run"] = "All"
         applied = call(
@@ -114,6 +124,7 @@ class KubeCluster:
                 body=dict(patch),
                 content_type="application/merge-patch+json",
                 field_manager=FIELD_MANAGER,
+                _request_timeout=REQUEST_TIMEOUT,
             ),
         )
         return dict(patched.to_dict())
@@ -129,6 +140,7 @@ class KubeCluster:
                 body=[{"op": "replace", "path": path, "value": value}],
                 content_type="application/json-patch+json",
                 field_manager=FIELD_MANAGER,
+                _request_timeout=REQUEST_TIMEOUT,
             ),
         )
         return dict(patched.to_dict())
@@ -140,7 +152,7 @@ class KubeCluster:
 
         def remove() -> bool:
             try:
-                resource.delete(name=name, namespace=self._ns(resource), body=body)
+                resource.delete(name=name, namespace=self._ns(resource), body=body, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as exc:
                 # 409 with a precondition: someone wrote it since; retrying would never match again.
                 if exc.status == 404 or (exc.status == 409 and resource_version):
@@ -183,7 +195,10 @@ class KubeCluster:
             listing = call(
                 f"list {kind}",
                 lambda: resource.get(
-                    namespace=self._ns(resource), label_selector=label_selector, field_selector=field_selector
+                    namespace=self._ns(resource),
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    _request_timeout=REQUEST_TIMEOUT,
                 ),
             ).to_dict()
             objects: Objects = {item["metadata"]["name"]: item for item in listing.get("items") or []}
@@ -193,13 +208,18 @@ class KubeCluster:
                 return objects
             try:
                 while (remaining := deadline - time.monotonic()) > 0:
-                    for event in self.dynamic.watch(
-                        resource,
+                    seconds = max(1, int(min(remaining, 60)))
+                    # The server ends the watch after `seconds`; the client's read timeout just beyond it
+                    # ends a stream that went silent (a frozen API server) so the wait lists again.
+                    for event in watch.Watch().stream(
+                        resource.get,
                         namespace=self._ns(resource),
                         label_selector=label_selector or None,
                         field_selector=field_selector,
                         resource_version=version,
-                        timeout=max(1, int(min(remaining, 60))),
+                        serialize=False,
+                        timeout_seconds=seconds,
+                        _request_timeout=(REQUEST_TIMEOUT[0], seconds + 10),
                     ):
                         obj = event["raw_object"]
                         if event["type"] == "ERROR":
