@@ -15,8 +15,9 @@ from pipeline_steps.report import StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.undo import record_before
-from pipeline_steps.strategies.workloads import apply_objects, deployments, ensure_namespace, plan_apply, wait_rollouts
+from pipeline_steps.strategies.workloads import apply_objects, deployments, ensure_namespace, plan_apply
 
 
 def plan(ctx: ReleaseContext) -> Plan:

@@ -10,12 +10,12 @@ from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.kube.readiness import rollout_status
 from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.undo import undo_changes, undo_deployment
 from pipeline_steps.strategies.workloads import (
     deployments,
     render,
     service_url,
-    wait_rollouts,
     wait_service_url,
 )
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, RenderError, RolloutFailed
-from pipeline_steps.kube.cluster import WaitTimeout
+from pipeline_steps.errors import ConfigError, RenderError
 from pipeline_steps.kube.diff import object_diff
-from pipeline_steps.kube.readiness import rollout_status
 from pipeline_steps.render import Manifest, check_manifests, load_manifests
 
 UNSET_MARK = "pipeline-steps-unset-"
@@ -134,39 +131,6 @@ def apply_objects(ctx: ReleaseContext, manifests: Iterable[Manifest]) -> None:
     for manifest in manifests:
         ctx.cluster.apply(manifest.body)
         ctx.progress(f"applied {_label(manifest)}")
-
-
-def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float) -> None:
-    """Wait by watch until every named Deployment has rolled out; RolloutFailed past the deadline."""
-    deadline = time.monotonic() + timeout
-    for name in names:
-
-        def done(objects: dict[str, dict[str, Any]], name: str = name) -> bool:
-            return name in objects and rollout_status(objects[name]).done
-
-        def failed(objects: dict[str, dict[str, Any]], name: str = name) -> str | None:
-            status = rollout_status(objects[name]) if name in objects else None
-            return status.message if status and status.failed else None
-
-        def describe(objects: dict[str, dict[str, Any]], name: str = name) -> str:
-            return rollout_status(objects[name]).message if name in objects else f"deployment {name}: not found"
-
-        try:
-            objects = ctx.cluster.wait(
-                "apps/v1",
-                "Deployment",
-                name=name,
-                done=done,
-                failed=failed,
-                describe=describe,
-                timeout=max(1.0, deadline - time.monotonic()),
-                on_progress=ctx.progress,
-            )
-        except WaitTimeout as exc:
-            raise RolloutFailed(f"rollout of deployment {name} did not complete: {exc.message}") from exc
-        reason = failed(objects)
-        if reason:
-            raise RolloutFailed(f"rollout failed: {reason}")
 
 
 def service_url(service: dict[str, Any] | None) -> str | None:

@@ -8,7 +8,8 @@ import time
 from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen.roles import Roles
-from pipeline_steps.strategies.workloads import deployments, plan_apply, wait_rollouts
+from pipeline_steps.strategies.rollout_wait import wait_rollouts
+from pipeline_steps.strategies.workloads import deployments, plan_apply
 
 
 def plan_post_clean(roles: Roles) -> Plan:

@@ -1,0 +1,95 @@
+"""Why a rollout is not getting anywhere, read from its pods and their events as a kubelet and the scheduler
+report them: pure functions over plain API objects, so each reason is tested.
+
+A deploy that fails names the pods and the reason (a container's waiting or terminated state and restart
+count, a failing probe, a pod nobody can schedule). Some reasons are certain to last (an image that cannot
+be pulled, a container that keeps crashing, a bad container config): waiting out the deadline for them
+only delays the undo, so the wait ends early."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: Waiting reasons that do not go away by themselves.
+CERTAIN_WAITING = frozenset(
+    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PodProblem:
+    pod: str
+    reason: str  #: e.g. CrashLoopBackOff, Unschedulable, Unhealthy
+    detail: str
+    certain: bool  #: it will not resolve by waiting
+
+    def __str__(self) -> str:
+        return f"pod {self.pod}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False
+
+
+def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]] = ()) -> list[PodProblem]:
+    """The problems of the pods that are not ready (a terminating pod is no problem)."""
+    latest_event: dict[str, Mapping[str, Any]] = {}
+    for event in events:
+        if event.get("type") != "Warning":
+            continue
+        involved = (event.get("involvedObject") or {}).get("name")
+        if involved:
+            latest_event[involved] = event  # the API lists them oldest first
+    problems: list[PodProblem] = []
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        name = meta.get("name", "?")
+        if meta.get("deletionTimestamp") or _ready(pod):
+            continue
+        found = _container_problem(name, status)
+        if found is None:
+            found = _scheduling_problem(name, status)
+        if found is None and name in latest_event:
+            event = latest_event[name]
+            found = PodProblem(name, str(event.get("reason") or "Warning"), str(event.get("message") or ""), False)
+        if found is not None:
+            problems.append(found)
+    return problems
+
+
+def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None:
+    for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        state = container.get("state") or {}
+        restarts = int(container.get("restartCount") or 0)
+        again = f", restarted {restarts} times" if restarts else ""
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") and waiting["reason"] not in ("ContainerCreating", "PodInitializing"):
+            reason = str(waiting["reason"])
+            detail = f"container {container.get('name')}: {waiting.get('message') or reason}{again}"
+            return PodProblem(pod, reason, detail, reason in CERTAIN_WAITING)
+        terminated = state.get("terminated") or {}
+        if terminated:
+            reason = str(terminated.get("reason") or "Terminated")
+            detail = f"container {container.get('name')} exited {terminated.get('exitCode')}{again}"
+            return PodProblem(pod, reason, detail, restarts >= 3)
+    return None
+
+
+def _scheduling_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            # Not certain: a cluster autoscaler may add a node for it.
+            reason = str(condition.get("reason") or "Unschedulable")
+            return PodProblem(pod, reason, str(condition.get("message") or ""), False)
+    return None
+
+
+def describe(problems: Iterable[PodProblem], limit: int = 3) -> str:
+    listed = list(problems)
+    shown = "; ".join(str(p) for p in listed[:limit])
+    return shown + (f"; and {len(listed) - limit} more" if len(listed) > limit else "")
