@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         _add_release_flags(command, steps=False)
         command.add_argument("--approver", help="who decides (default: $USER)")
         command.add_argument("--comment", default="", help="why")
+    rbac = sub.add_parser("rbac", help="print the least-privilege Role and RoleBinding the CI identity needs")
+    rbac.add_argument(
+        "-c", "--config", help="pipeline.yaml: adds the kinds its manifests hold (default ./pipeline.yaml)"
+    )
+    rbac.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="set a ${VAR} (repeatable)")
+    rbac.add_argument("--namespace", help="the namespace the releases go to (default: the config's)")
+    rbac.add_argument("--service-account", default="pipeline-steps", help="the CI's ServiceAccount (in that namespace)")
+    rbac.add_argument("--user", help="bind a user (as the CI authenticates) instead of a ServiceAccount")
+    rbac.add_argument("--role-name", default="pipeline-steps", help="name of the Role and RoleBinding")
     from pipeline_steps import cli_ci  # noqa: PLC0415
 
     cli_ci.add_parsers(sub)
@@ -162,6 +171,15 @@ def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return int(ExitCode.OK)
 
 
+def _rbac(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import yaml  # noqa: PLC0415
+
+    from pipeline_steps import session  # noqa: PLC0415
+
+    print(yaml.safe_dump_all(session.rbac(args, env), sort_keys=False), end="")
+    return int(ExitCode.OK)
+
+
 def _interrupt_on_sigterm() -> None:
     """CI systems abort a build with SIGTERM: treat it as Ctrl-C, so the cleanup paths (closing an approval
     request, giving back the release lock) run before the process ends."""
@@ -188,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_ci.run(args, env)
         if args.command in ("run", "step"):
             return _release(args, env)
+        if args.command == "rbac":
+            return _rbac(args, env)
         return _maintenance(args, env)
     except (Exception, KeyboardInterrupt) as exc:
         return _stopped(exc, args, env)

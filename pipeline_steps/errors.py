@@ -14,10 +14,12 @@ class PipelineError(Exception):
     #: Whether trying the same thing again may succeed (409 conflicts, timeouts, 5xx, lost connections).
     retryable: bool = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if retryable is not None:
+            self.retryable = retryable
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -177,3 +177,35 @@ def maintenance(
         comment=args.comment,
     )
     return dataclasses.asdict(decision)
+
+
+def rbac(args: argparse.Namespace, env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The least-privilege Role and RoleBinding the CI identity needs: the steps' own calls, plus applying the
+    kinds the release's manifests hold (when a pipeline.yaml is given or found)."""
+    from pipeline_steps.kube import permissions  # noqa: PLC0415
+    from pipeline_steps.kube.offline import OfflineCluster  # noqa: PLC0415
+    from pipeline_steps.strategies.workloads import render  # noqa: PLC0415
+
+    granted = list(permissions.STEP_PERMISSIONS)
+    namespace = args.namespace
+    path = config_path(args, env)
+    if args.config or env.get("PIPELINE_STEPS_CONFIG") or path.exists():
+        config = load_release_config(args, env)
+        namespace = namespace or config.namespace
+        ctx = ReleaseContext(
+            config=config,
+            cluster=OfflineCluster(config.namespace),
+            state=RunState(config.app, "rbac", config.strategy),
+            workspace=Path.cwd(),
+            env=env,
+            offline=True,
+        )
+        roles = list(config.bluegreen.roles) if config.strategy == "bluegreen" else [None]
+        kinds = {(m.api_version, m.kind) for role in roles for m in render(ctx, role, names_only=True)}
+        granted += permissions.manifest_permissions(sorted(kinds))
+    if not namespace:
+        raise ConfigError("which namespace?", field="--namespace", hint="pass --namespace NS, or -c pipeline.yaml")
+    subject = {"kind": "ServiceAccount", "name": args.service_account, "namespace": namespace}
+    if args.user:
+        subject = {"kind": "User", "name": args.user, "apiGroup": "rbac.authorization.k8s.io"}
+    return permissions.role_manifests(namespace, granted, name=args.role_name, subject=subject)

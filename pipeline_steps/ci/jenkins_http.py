@@ -194,6 +194,7 @@ class JenkinsConnection:
                 f"cannot reach Jenkins at {self.auth.host} to {what} "
                 f"(tried {retrying.statistics.get('attempt_number', 1)} times): {type(exc).__name__}: {exc}",
                 hint="check the Jenkins URL, the network and proxies, or raise the timeout",
+                retryable=True,
             ) from exc
         except requests.RequestException as exc:
             raise CIError(f"request to Jenkins at {self.auth.host} failed while trying to {what}: {exc}") from exc

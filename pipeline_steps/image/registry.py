@@ -97,6 +97,7 @@ def resolve_digest(
                 f"registry {ref.registry} answered {method} {target} with HTTP {exc.response.status_code} "
                 f"{attempts} times: {exc.response.text[:200]}",
                 hint="the registry is failing; try again later or check its logs",
+                retryable=True,
             ) from exc
         except requests.exceptions.SSLError as exc:
             raise ImageError(
@@ -108,6 +109,7 @@ def resolve_digest(
             raise ImageError(
                 f"cannot reach registry {ref.registry} at {target}{tries}: {_reason(exc, timeout)}",
                 hint="check the registry host and port, and that it is running and reachable from here",
+                retryable=_retryable(exc),
             ) from exc
 
     with requests.Session() as session:

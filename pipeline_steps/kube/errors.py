@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +17,8 @@ from pipeline_steps.errors import ClusterError, ConfigError
 T = TypeVar("T")
 
 _RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
+#: How long one call is retried while it fails retryably (API server unreachable, throttled, 5xx, conflicts).
+RETRY_FOR_S = float(os.environ.get("PIPELINE_STEPS_API_RETRY_SECONDS") or 30.0)
 
 
 def translate(exc: BaseException, action: str) -> ClusterError:
@@ -45,12 +48,12 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ClusterError) and exc.retryable
 
 
-def call(action: str, func: Callable[[], T], *, retry_for: float = 30.0) -> T:
+def call(action: str, func: Callable[[], T], *, retry_for: float | None = None) -> T:
     """Run one API call; retry it only while retryable and within `retry_for` seconds."""
 
     @retry(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_delay(retry_for),
+        stop=stop_after_delay(RETRY_FOR_S if retry_for is None else retry_for),
         wait=wait_exponential(multiplier=0.2, max=5),
         reraise=True,
     )

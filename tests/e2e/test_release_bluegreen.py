@@ -38,6 +38,12 @@ def _versions(cluster: Cluster, namespace: str) -> dict[str, str]:
     return found
 
 
+def _state_file(workspace: Workspace) -> Path:
+    """The state file of the app's run: keyed by cluster, namespace and app under .pipeline-steps/state."""
+    [path] = (workspace.path / ".pipeline-steps" / "state").rglob("web.json")
+    return path
+
+
 def _release(workspace: Workspace, image: str, *args: str, **env: str) -> Any:
     result = workspace.run("--image", image, *args, **env)
     return result
@@ -162,7 +168,7 @@ def test_dry_run_plans_and_changes_nothing(cluster: Cluster, namespace: str, wor
     assert "planned" in planned.stdout
     assert f"+        image: {V2}" in planned.stdout
     assert "role: blue -> green" in planned.stdout
-    assert not (workspace.path / ".pipeline-steps" / "state" / "web.json").read_text().count(V2)
+    assert not _state_file(workspace).read_text().count(V2)
 
 
 def test_stage_by_stage_gives_the_same_release(cluster: Cluster, namespace: str, workspace: Workspace) -> None:
@@ -176,7 +182,7 @@ def test_stage_by_stage_gives_the_same_release(cluster: Cluster, namespace: str,
     assert _selector(cluster, namespace)["role"] == "green"
     public = cluster.service_url(namespace, "web")
     assert settled_images(public) == {V2}
-    state = json.loads((workspace.path / ".pipeline-steps" / "state" / "web.json").read_text())
+    state = json.loads(_state_file(workspace).read_text())
     assert state["run_id"] == "build-42"
     assert state["facts"]["previous_role"] == "blue"
     annotations = cluster.core.read_namespaced_service("web", namespace).metadata.annotations
