@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_release_flags(command, steps=False)
         command.add_argument("--approver", help="who decides (default: $USER)")
         command.add_argument("--comment", default="", help="why")
+    sub.add_parser("schema", help="print the JSON Schema of pipeline.yaml, for editors (yaml-language-server)")
     from pipeline_steps import cli_ci  # noqa: PLC0415
 
     cli_ci.add_parsers(sub)
@@ -204,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline_steps.sandbox import cli as sandbox_cli  # noqa: PLC0415
 
         return sandbox_cli.run(args)
+    if args.command == "schema":
+        from pipeline_steps.config.schema import schema_text  # noqa: PLC0415  (pydantic only for this verb)
+
+        sys.stdout.write(schema_text())
+        return int(ExitCode.OK)
     _interrupt_on_sigterm()
     try:
         if args.command == "jenkins":
