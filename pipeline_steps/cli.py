@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     rbac.add_argument("--service-account", default="pipeline-steps", help="the CI's ServiceAccount (in that namespace)")
     rbac.add_argument("--user", help="bind a user (as the CI authenticates) instead of a ServiceAccount")
     rbac.add_argument("--role-name", default="pipeline-steps", help="name of the Role and RoleBinding")
+    sub.add_parser("schema", help="print the JSON Schema of pipeline.yaml, for editors (yaml-language-server)")
     from pipeline_steps import cli_ci  # noqa: PLC0415
 
     cli_ci.add_parsers(sub)
@@ -198,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline_steps.sandbox import cli as sandbox_cli  # noqa: PLC0415
 
         return sandbox_cli.run(args)
+    if args.command == "schema":
+        from pipeline_steps.config.schema import schema_text  # noqa: PLC0415  (pydantic only for this verb)
+
+        sys.stdout.write(schema_text())
+        return int(ExitCode.OK)
     _interrupt_on_sigterm()
     try:
         if args.command == "jenkins":

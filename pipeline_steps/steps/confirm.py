@@ -28,9 +28,7 @@ from pipeline_steps.strategies.workloads import service_url
 
 def _mail_settings(ctx: ReleaseContext) -> MailSettings | None:
     mail = ctx.config.confirm.mail
-    if mail is None:
-        return None
-    return MailSettings.from_mapping(mail, source=str(ctx.config.path), env=ctx.env)
+    return None if mail is None else mail.with_password_from(ctx.env)
 
 
 def plan(ctx: ReleaseContext) -> Plan:

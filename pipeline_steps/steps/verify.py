@@ -3,7 +3,7 @@ the public endpoint. A failing verify-prod puts the previous release back in pub
 
 from __future__ import annotations
 
-from pipeline_steps.checks import parse_checks, run_checks
+from pipeline_steps.checks import CheckSpec, run_checks
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import PipelineError
 from pipeline_steps.report import CheckResult, StepStatus
@@ -14,9 +14,8 @@ from pipeline_steps.strategies.base import Plan
 URL_TIMEOUT = 60.0
 
 
-def _checks(ctx: ReleaseContext, stage: str) -> list:  # type: ignore[type-arg]
-    items = ctx.config.verify_staged if stage == "staged" else ctx.config.verify_prod
-    return parse_checks(items or [], source=str(ctx.config.path), field=f"verify.{stage}")
+def _checks(ctx: ReleaseContext, stage: str) -> list[CheckSpec]:
+    return list(ctx.config.verify_staged if stage == "staged" else ctx.config.verify_prod)
 
 
 def _plan(ctx: ReleaseContext, stage: str) -> Plan:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.config import Config, Overrides, load_config
+from pipeline_steps.config import Attempts, Config, HttpCheckSpec, Overrides, load_config
 from pipeline_steps.errors import ConfigError, RenderError
 
 MINIMAL = "app: web\nmanifests: [k8s/*.yaml]\n"
@@ -47,7 +47,7 @@ def test_minimal_config_takes_the_documented_defaults(tmp_path: Path) -> None:
     assert (config.confirm.mode, config.confirm.timeout_s, config.confirm.on_timeout) == ("prompt", 1800.0, "reject")
     assert (config.post_clean.policy, config.post_clean.scale_down_delay_s) == ("keep", 0.0)
     assert (config.timeouts.rollout_s, config.timeouts.switch_s) == (600.0, 120.0)
-    assert (config.verify_staged, config.verify_prod) == ([], [])
+    assert (config.verify_staged, config.verify_prod) == ((), ())
     assert config.allow_missing_readiness is False
 
 
@@ -78,7 +78,7 @@ allow_missing_readiness: true
     assert config.bluegreen.roles == ("left", "right")
     assert config.bluegreen.role_label == "colour"
     assert config.public_service == "shop-public"  # the rolling strategy's Service
-    assert config.verify_staged == [{"name": "home", "http": {"path": "/"}}]
+    assert config.verify_staged == (HttpCheckSpec(name="home", attempts=Attempts(), path="/"),)
     assert (config.confirm.mode, config.confirm.timeout_s, config.confirm.on_timeout) == ("wait", 300.0, "approve")
     assert config.confirm.approvers == ("alice", "bob")
     assert (config.post_clean.policy, config.post_clean.scale_down_delay_s) == ("scale-down", 90.0)
@@ -115,10 +115,14 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     assert str(problem) == f"{tmp_path / 'pipeline.yaml'}: must be a mapping, not list"
 
 
-def test_empty_file_asks_for_app(tmp_path: Path) -> None:
+def test_empty_file_asks_for_app_and_manifests_at_once(tmp_path: Path) -> None:
     problem = error(tmp_path, "")
+    path = tmp_path / "pipeline.yaml"
     assert problem.field == "app"
-    assert str(problem) == f"{tmp_path / 'pipeline.yaml'}: app: is required (add `app:` to the top level)"
+    assert str(problem) == (
+        f"{path}: app: is required (add `app:` to the top level)\n"
+        f"{path}: manifests: is required (list the manifest files or globs, e.g. [k8s/*.yaml])"
+    )
 
 
 # -- field errors -------------------------------------------------------------------------------------
@@ -149,7 +153,7 @@ def test_unknown_top_level_key_names_the_known_ones(tmp_path: Path) -> None:
 def test_unknown_nested_key_names_its_dotted_path(tmp_path: Path) -> None:
     problem = error(tmp_path, MINIMAL + "confirm: {mode: auto, timout: 5m}\n")
     assert problem.field == "confirm.timout"
-    assert problem.source == str(tmp_path / "pipeline.yaml")
+    assert problem.source == f"{tmp_path / 'pipeline.yaml'}:3"
     assert "known here: approvers, mail, mode, on_timeout, timeout" in (problem.hint or "")
 
 
@@ -177,7 +181,7 @@ def test_wrong_types_name_the_field(tmp_path: Path, extra: str, field: str, mess
     problem = error(tmp_path, MINIMAL + extra)
     assert problem.field == field
     assert message in str(problem)
-    assert str(problem).startswith(f"{tmp_path / 'pipeline.yaml'}: {field}: ")
+    assert str(problem).startswith(f"{tmp_path / 'pipeline.yaml'}:3: {field}: ")
 
 
 @pytest.mark.parametrize("value", ["no", "off", "true"])

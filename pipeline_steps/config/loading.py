@@ -1,0 +1,76 @@
+"""Reading pipeline.yaml: substitute `${VAR}`, parse with the line of every key, validate against the model."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from pipeline_steps.config.model import Config
+from pipeline_steps.config.overrides import Overrides
+from pipeline_steps.config.problems import Lines, config_error
+from pipeline_steps.errors import ConfigError
+from pipeline_steps.manifests.substitution import substitute
+
+
+def load_config(path: Path, variables: Mapping[str, str], overrides: Overrides | None = None) -> Config:
+    """Read, substitute and validate pipeline.yaml. Raises ConfigError naming file, line, field and fix."""
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            "config file not found", source=source, hint="pass -c PATH or set PIPELINE_STEPS_CONFIG"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", source=source) from exc
+    data, lines = read_yaml(substitute(text, variables, source=source), source=source)
+    return _config(data, path=path, variables=variables, overrides=overrides or Overrides(), lines=lines)
+
+
+def parse_config(data: Any, *, path: Path, variables: Mapping[str, str], overrides: Overrides) -> Config:
+    """A config from data already parsed (no lines to name in errors)."""
+    return _config(data, path=path, variables=variables, overrides=overrides, lines=None)
+
+
+def read_yaml(text: str, *, source: str) -> tuple[Any, Lines]:
+    """One YAML document and the line of each of its keys."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=where) from exc
+    finally:
+        loader.dispose()
+    return data, Lines.of(node)
+
+
+def validate(kind: Any, data: Any, *, source: str, lines: Lines | None = None, prefix: str = "") -> Any:
+    """`data` as a `kind` (a model or a type such as `Checks`); `prefix` names where it sits in the file."""
+    try:
+        return _adapter(kind).validate_python(data, context={"source": source})
+    except ValidationError as exc:
+        raise config_error(exc, data, source=source, lines=lines, prefix=prefix) from None
+
+
+@functools.cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def _config(
+    data: Any, *, path: Path, variables: Mapping[str, str], overrides: Overrides, lines: Lines | None
+) -> Config:
+    config: Config = validate(Config, overrides.applied_to(data), source=str(path), lines=lines)
+    image = config.image
+    reference = overrides.image or image.reference or variables.get(image.variable) or None
+    if reference != image.reference:
+        config = config.model_copy(update={"image": image.model_copy(update={"reference": reference})})
+    return config.bound(path, dict(variables))
