@@ -158,7 +158,30 @@ class PostCleanSettings(Section):
         "release too; scale-down: scale it to zero after `scale_down_delay`.",
     )
     scale_down_delay_s: Duration = Field(
-        default=0.0, alias="scale_down_delay", description="How long scale-down waits first (e.g. 10m)."
+        default=30.0,
+        alias="scale_down_delay",
+        description="How long scale-down waits after the switch before it scales the old role to zero: longer "
+        "than the proxies (kube-proxy's sync, a cloud load balancer's deregistration delay) take to stop sending "
+        "it traffic, plus the pods' drain. Default 30s.",
+    )
+
+
+class DrainSettings(Section):
+    """How pods that stop serving (a rolling update, scale-down) finish what they were sent.
+
+    Endpoint removal and SIGTERM race on every cluster: proxies go on sending a terminating pod requests for
+    a moment. A preStop sleep keeps the pod serving through that moment."""
+
+    pre_stop_sleep_s: Duration = Field(
+        default=5.0,
+        alias="pre_stop_sleep",
+        description="Adds `lifecycle.preStop.sleep` of this length to each served container (one with ports) "
+        "that has no preStop hook, visible in the plan's diff. 0 adds none.",
+    )
+    accept_lost_requests: Flag = Field(
+        default=False,
+        description="Release even when a served container has no preStop hook (or a grace period shorter than "
+        "it) and none is added: requests in flight when its pods stop are lost.",
     )
 
 
@@ -206,6 +229,7 @@ class Config(Section):
     verify: VerifySettings = Field(default_factory=VerifySettings)
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     post_clean: PostCleanSettings = Field(default_factory=PostCleanSettings)
+    drain: DrainSettings = Field(default_factory=DrainSettings)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     allow_missing_readiness: Flag = Field(
         default=False,

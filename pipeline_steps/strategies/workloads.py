@@ -10,6 +10,7 @@ from typing import Any
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ConfigError, RenderError
 from pipeline_steps.kube.diff import object_diff
+from pipeline_steps.manifests.drain import add_pre_stop, drain_findings
 from pipeline_steps.render import Manifest, check_manifests, load_manifests
 
 UNSET_MARK = "pipeline-steps-unset-"
@@ -38,6 +39,7 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
     for warning in warnings:
         # "file:line (Kind/name): text": the same line of the same file is one finding, whichever role.
         ctx.warn(warning, key=re.sub(r" \([^)]*\)", "", warning, count=1))
+    manifests = add_pre_stop(manifests, config.drain.pre_stop_sleep_s)
     findings = check_manifests(
         manifests,
         strategy=config.strategy,
@@ -45,6 +47,9 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
         public_service=config.public_service,
         allow_missing_readiness=config.allow_missing_readiness,
     )
+    if not config.drain.accept_lost_requests:
+        stops_pods = config.strategy == "rolling" or config.post_clean.policy == "scale-down"
+        findings += drain_findings(manifests, stops_pods=stops_pods)
     errors = [f for f in findings if f.level == "error"]
     for finding in findings:
         if finding.level != "error":

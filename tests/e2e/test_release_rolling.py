@@ -79,3 +79,41 @@ def test_a_failed_release_that_changed_only_configuration_undoes_only_that(
     assert cluster.core.read_namespaced_config_map("roll-settings", namespace).data == {"greeting": "hello"}
     assert not load.failures, load.summary()
     assert {a.image for a in load.answers} == {V2}
+
+
+def _without_pre_stop(workspace: Workspace) -> None:
+    """The classic walk-through's manifest: a readiness probe, no preStop hook."""
+    manifest = workspace.path / "deploy" / "app.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("          lifecycle:\n            preStop: {sleep: {seconds: 1}}\n", "")
+    )
+    assert "preStop" not in manifest.read_text()
+
+
+def test_a_manifest_without_pre_stop_is_released_losslessly_by_default(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    _without_pre_stop(workspace)
+    planned = workspace.cli("run", "-c", str(workspace.config), "--image", V1, "--dry-run")
+    assert "preStop:" in planned.stdout and "seconds: 5" in planned.stdout, planned  # the added hook, in the diff
+    assert workspace.run("--image", V1).code == ExitCode.OK
+    public = cluster.service_url(namespace, "roll")
+    with Load(public) as load:
+        released = workspace.run("--image", V2)
+    assert released.code == ExitCode.OK, released
+    assert not load.failures, load.summary()
+    container = cluster.apps.read_namespaced_deployment("roll", namespace).spec.template.spec.containers[0]
+    assert container.lifecycle.pre_stop.sleep.seconds == 5
+
+
+def test_without_pre_stop_and_without_drain_a_rolling_release_is_refused_before_anything_changes(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    assert workspace.run("--image", V1).code == ExitCode.OK
+    _without_pre_stop(workspace)
+    before = cluster.apps.read_namespaced_deployment("roll", namespace).metadata.resource_version
+    refused = workspace.run("--image", V2, PRE_STOP_SLEEP="0")
+    assert refused.code == ExitCode.USAGE, refused
+    assert "has no preStop hook" in refused.stderr and "lifecycle: {preStop: {sleep:" in refused.stderr
+    assert "app.yaml:" in refused.stderr
+    assert cluster.apps.read_namespaced_deployment("roll", namespace).metadata.resource_version == before

@@ -45,7 +45,7 @@ def test_minimal_config_takes_the_documented_defaults(tmp_path: Path) -> None:
     assert config.bluegreen.role_label == "role"
     assert config.public_service == "web"
     assert (config.confirm.mode, config.confirm.timeout_s, config.confirm.on_timeout) == ("prompt", 1800.0, "reject")
-    assert (config.post_clean.policy, config.post_clean.scale_down_delay_s) == ("keep", 0.0)
+    assert (config.post_clean.policy, config.post_clean.scale_down_delay_s) == ("keep", 30.0)
     assert (config.timeouts.rollout_s, config.timeouts.switch_s) == (600.0, 120.0)
     assert (config.verify_staged, config.verify_prod) == ((), ())
     assert config.allow_missing_readiness is False
