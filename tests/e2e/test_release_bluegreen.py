@@ -315,3 +315,30 @@ def test_a_public_service_name_in_neither_manifests_nor_cluster_is_refused_with_
     assert "bluegreen.public_service" in result.stderr
     assert cluster.apps.list_namespaced_deployment(namespace).items == []
     assert cluster.core.list_namespaced_service(namespace).items == []
+
+
+def test_switch_refuses_a_role_that_is_not_fully_available_and_public_stays(
+    cluster: Cluster, namespace: str, workspace: Workspace
+) -> None:
+    """Guarantee: never switch to a role that is not fully available. Between verify-staged and switch (a CI
+    gate can take hours) the idle role breaks: switch refuses, the public Service never moves."""
+    assert _release(workspace, V1).code == ExitCode.OK
+    env = {"PIPELINE_STEPS_RUN_ID": "build-7", "PIPELINE_STEPS_IMAGE": V2}
+    for name in ("pre-clean", "prepare-image", "check-env", "deploy", "verify-staged", "confirm"):
+        assert workspace.step(name, **env).code == ExitCode.OK, name
+    public = cluster.service_url(namespace, "web")
+    # The green role's pods stop being ready (a new template whose pods never pass their probe).
+    cluster.apps.patch_namespaced_deployment(
+        "web-green",
+        namespace,
+        {"spec": {"template": {"metadata": {"annotations": {"broken": "yes"}}, "spec": {"containers": [
+            {"name": "app", "env": [{"name": "SANDBOX_READY", "value": "false"}]}
+        ]}}}},
+    )  # fmt: skip
+    with Load(public) as load:
+        refused = workspace.step("switch", **env)
+    assert refused.code == ExitCode.FAILED, refused
+    assert "not fully available; refusing to switch" in refused.stdout
+    assert _selector(cluster, namespace)["role"] == "blue"
+    assert not load.failures, load.summary()
+    assert {a.image for a in load.answers} == {V1}
