@@ -51,6 +51,10 @@ def config_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     return Path(args.config or env.get("PIPELINE_STEPS_CONFIG") or "pipeline.yaml")
 
 
+#: Verbs that only read names (and record decisions): they ask only for the variables names depend on.
+NAME_ONLY_VERBS = ("status", "rollback", "unlock", "approve", "reject", "rbac")
+
+
 def load_release_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     """pipeline.yaml with the environment and --set substituted, and flags over PIPELINE_STEPS_* over the file."""
     flags = Overrides(
@@ -60,7 +64,8 @@ def load_release_config(args: argparse.Namespace, env: Mapping[str, str]) -> Con
         post_clean=getattr(args, "post_clean", None),
     )
     variables = {**env, **parse_sets(args.set)}
-    return load_config(config_path(args, env), variables, flags.over(Overrides.from_env(env)))
+    names_only = getattr(args, "command", None) in NAME_ONLY_VERBS
+    return load_config(config_path(args, env), variables, flags.over(Overrides.from_env(env)), names_only=names_only)
 
 
 def plans_offline(args: argparse.Namespace, env: Mapping[str, str]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,44 @@ from pydantic import TypeAdapter, ValidationError
 from pipeline_steps.config.model import Config
 from pipeline_steps.config.overrides import Overrides
 from pipeline_steps.config.problems import Lines, config_error
-from pipeline_steps.errors import ConfigError
+from pipeline_steps.errors import ConfigError, RenderError
 from pipeline_steps.manifests.substitution import substitute
 
+#: In place of an unset variable when only names are needed (never applied, never in an object's name).
+UNSET_MARK = "pipeline-steps-unset"
+#: What the read-only verbs need of the config: the names of things.
+_NAME_FIELDS = ("app", "namespace", "manifests", "bluegreen", "rolling")
 
-def load_config(path: Path, variables: Mapping[str, str], overrides: Overrides | None = None) -> Config:
-    """Read, substitute and validate pipeline.yaml. Raises ConfigError naming file, line, field and fix."""
+
+def load_config(
+    path: Path, variables: Mapping[str, str], overrides: Overrides | None = None, *, names_only: bool = False
+) -> Config:
+    """Read, substitute and validate pipeline.yaml. Raises ConfigError naming file, line, field and fix.
+
+    `names_only` (status, rollback, unlock, approve, reject): a variable that feeds no name (an image tag,
+    a check's URL) may be unset; one that the app, namespace, manifests or roles depend on is the usual error."""
+    try:
+        return _load(path, variables, overrides)
+    except RenderError as strict:
+        if not names_only:
+            raise
+        try:
+            config = _load(path, variables, overrides, unset_value=lambda name: f"{UNSET_MARK}-{name.lower()}")
+        except ConfigError:
+            raise strict from None
+        names = config.model_dump(include=set(_NAME_FIELDS))
+        if UNSET_MARK in repr(names):
+            raise strict from None
+        return config
+
+
+def _load(
+    path: Path,
+    variables: Mapping[str, str],
+    overrides: Overrides | None,
+    *,
+    unset_value: Callable[[str], str] | None = None,
+) -> Config:
     source = str(path)
     try:
         text = path.read_text()
@@ -28,7 +60,7 @@ def load_config(path: Path, variables: Mapping[str, str], overrides: Overrides |
         ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", source=source) from exc
-    data, lines = read_yaml(substitute(text, variables, source=source), source=source)
+    data, lines = read_yaml(substitute(text, variables, source=source, unset_value=unset_value), source=source)
     return _config(data, path=path, variables=variables, overrides=overrides or Overrides(), lines=lines)
 
 

@@ -116,3 +116,19 @@ def test_a_finding_is_warned_once_per_run_however_often_the_manifests_render(tmp
     legacy = [w for w in ctx.warnings if "extensions/v1beta1" in w]
     assert len(legacy) == 1, ctx.warnings
     assert sum("extensions/v1beta1" in line for line in shown) == 1
+
+
+def test_read_only_verbs_load_a_config_whose_unset_variables_feed_no_name(tmp_path: Path) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(PIPELINE + "image:\n  reference: registry.local/tomcat:${TOMCAT_VERSION}\n")
+    with pytest.raises(RenderError, match="TOMCAT_VERSION"):
+        load_config(config, {}, Overrides())
+    loaded = load_config(config, {}, Overrides(), names_only=True)
+    assert (loaded.app, loaded.namespace, loaded.bluegreen.public_service) == ("tomcat", "shop", "tomcat-service")
+
+
+def test_read_only_verbs_still_ask_for_a_variable_a_name_depends_on(tmp_path: Path) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(PIPELINE.replace("namespace: shop", "namespace: ${NAMESPACE}"))
+    with pytest.raises(RenderError, match=r"\$\{NAMESPACE\} is not set"):
+        load_config(config, {}, Overrides(), names_only=True)
