@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ConfigError, RenderError
+from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.kube.readiness import fully_available
 from pipeline_steps.render import Manifest
@@ -182,18 +183,22 @@ class Roles:
         if not live_release and idle.get("exists") and not idle.get("available"):
             notes.append(f"role {target} is not fully available (an earlier run may have stopped): deploy updates it")
         annotations = (service or {}).get("metadata", {}).get("annotations") or {}
+        last_run = annotations.get(ANNOTATION_PREFIX + "run-id")
+        facts: FactUpdates = {
+            "active_role": active,
+            "target_role": target,
+            "idle_role": None if live_release else target,
+            "already_live": live_release,
+            "roles": roles,
+            "last_run_id": last_run,
+        }
+        if live_release and last_run == ctx.run_id:
+            # This very run switched already (it was killed after the switch and runs again): it goes on
+            # from there, so post-clean still deals with the role it switched away from.
+            previous = annotations.get(ANNOTATION_PREFIX + "previous-role") or None
+            facts.update({"switched": True, "previous_role": previous, "idle_role": previous})
+            notes.append(f"this run switched to it already (from role {previous or 'none'})")
         summary = f"active role: {active or 'none'}; target role: {target}"
         if notes:
             summary += "; " + "; ".join(notes)
-        return Plan(
-            summary=summary,
-            noop=True,
-            facts={
-                "active_role": active,
-                "target_role": target,
-                "idle_role": None if live_release else target,
-                "already_live": live_release,
-                "roles": roles,
-                "last_run_id": annotations.get(ANNOTATION_PREFIX + "run-id"),
-            },
-        )
+        return Plan(summary=summary, noop=True, facts=facts)
