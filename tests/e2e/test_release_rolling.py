@@ -68,7 +68,7 @@ def test_a_failed_release_that_changed_only_configuration_undoes_only_that(
     assert workspace.run("--image", V2).code == ExitCode.OK  # V2 live, revision 2
     public = cluster.service_url(namespace, "roll")
     with Load(public) as load:
-        failed = workspace.run("--image", V2, GREETING="changed", PROD_BODY="an answer never given", PROD_RETRIES="2")
+        failed = workspace.run("--image", V2, GREETING="changed", PROD_BODY="an answer never given", PROD_RETRIES="3")
     assert failed.code == ExitCode.ROLLED_BACK, failed
     assert failed.statuses()["deploy"] == "succeeded" and failed.statuses()["verify-prod"] == "rolled-back"
     assert "ConfigMap/roll-settings to its earlier data" in failed.stdout, failed
