@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline_steps.sandbox.launcher import Launcher, SandboxError
-from pipeline_steps.sandbox.layout import default_root
+from pipeline_steps_sandbox.launcher import Launcher, SandboxError
+from pipeline_steps_sandbox.layout import default_root
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
