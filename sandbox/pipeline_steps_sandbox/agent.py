@@ -1,6 +1,6 @@
 """The sandbox's node agent: a few Nodes, the pods bound to them, and the service proxy.
 
-Run as its own process by `pipeline-steps sandbox up`:
+Run as its own process by `pipeline-steps-sandbox up`:
 
     python -m pipeline_steps_sandbox.agent --root DIR --nodes 3 --net 211 --kube-version 1.36.3
 """

@@ -143,7 +143,8 @@ class Launcher:
         existing = SandboxState.load(self.layout)
         if existing is not None and self._alive(existing):
             raise SandboxError(
-                f"a sandbox is already running in {self.layout.root}; run `pipeline-steps-sandbox down` first"
+                f"a sandbox is already running in {self.layout.root}; "
+                f"run `pipeline-steps-sandbox down --dir {self.layout.root}` first"
             )
         self.down(quiet=True)
         binaries = resolve_bin_dir(bin_dir, self.progress)
