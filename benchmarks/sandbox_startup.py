@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline_steps.sandbox.launcher import Launcher, resolve_bin_dir
+from pipeline_steps_sandbox.launcher import Launcher, resolve_bin_dir
 
 
 def _one_start(bin_dir: Path, nodes: int) -> dict[str, float]:

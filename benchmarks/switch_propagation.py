@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_steps.sandbox.launcher import Launcher, resolve_bin_dir
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
+from pipeline_steps_sandbox.launcher import Launcher, resolve_bin_dir
 from tests.support.release import Workspace
 from tests.support.traffic import Load
 

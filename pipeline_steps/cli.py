@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline_steps import cli_ci  # noqa: PLC0415
 
     cli_ci.add_parsers(sub)
-    # The sandbox is loaded only for its own verbs; release code never imports it.
-    from pipeline_steps.sandbox import cli as sandbox_cli  # noqa: PLC0415
+    # `sandbox` hands over to the sandbox's own command where that distribution is installed; never imported.
+    from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
 
     sandbox_cli.add_parser(sub)
     return parser
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
     if args.command == "sandbox":
-        from pipeline_steps.sandbox import cli as sandbox_cli  # noqa: PLC0415
+        from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
 
         return sandbox_cli.run(args)
     if args.command == "schema":

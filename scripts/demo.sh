@@ -18,16 +18,16 @@ source scripts/lib/setup.sh
 keep=false
 [[ ${1:-} == --keep ]] && keep=true
 
-ensure_venv sandbox
+ensure_venv
 ensure_sandbox_binaries
 
 dir=${DEMO_SANDBOX_DIR:-${TMPDIR:-/tmp}/pipeline-steps-demo}
-pipeline-steps sandbox down --dir "$dir" >/dev/null 2>&1 || true
+pipeline-steps-sandbox down --dir "$dir" >/dev/null 2>&1 || true
 if ! $keep; then
     # Set before `up`, so a start-up that fails half-way is stopped too.
-    trap 'say "stopping the sandbox"; pipeline-steps sandbox down --dir "$dir" >&2' EXIT
+    trap 'say "stopping the sandbox"; pipeline-steps-sandbox down --dir "$dir" >&2' EXIT
 fi
-pipeline-steps sandbox up --dir "$dir"
+pipeline-steps-sandbox up --dir "$dir"
 
 export KUBECONFIG=$dir/kubeconfig
 export NAMESPACE=tomcat-demo RESOLVE_DIGEST=false CONFIRM_MODE=auto
@@ -60,5 +60,5 @@ public_answers
 say "status of both roles"
 pipeline-steps status -c "$config"
 if $keep; then
-    say "the sandbox keeps running: export KUBECONFIG=$KUBECONFIG; stop it with: pipeline-steps sandbox down --dir $dir"
+    say "the sandbox keeps running: export KUBECONFIG=$KUBECONFIG; stop it with: pipeline-steps-sandbox down --dir $dir"
 fi

@@ -26,9 +26,9 @@ say "set-up done in $((SECONDS - started))s"
 say "ruff check"
 ruff check .
 say "ruff format --check"
-ruff format --check pipeline_steps tests benchmarks
+ruff format --check pipeline_steps sandbox/pipeline_steps_sandbox tests benchmarks
 say "mypy"
-mypy pipeline_steps tests benchmarks
+mypy pipeline_steps sandbox/pipeline_steps_sandbox tests benchmarks
 say "pytest"
 pytest "$@"
 say "all green in $((SECONDS - started))s"

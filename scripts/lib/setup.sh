@@ -23,24 +23,28 @@ ensure_debian_packages() {
     fi
 }
 
-# Whether an install of extra $1 since pyproject.toml last changed covers extra $2 (dev > test > sandbox).
+# Whether an install with extra $1 since the pyproject.toml files last changed covers extra $2
+# (dev > test > none).
 _covers() {
-    declare -A rank=([sandbox]=1 [test]=2 [dev]=3)
-    [[ -f .venv/.installed-$1 && ! pyproject.toml -nt .venv/.installed-$1 ]] && ((rank[$1] >= rank[$2]))
+    declare -A rank=([none]=1 [test]=2 [dev]=3)
+    local stamp=.venv/.installed-$1
+    [[ -f $stamp && ! pyproject.toml -nt $stamp && ! sandbox/pyproject.toml -nt $stamp ]] &&
+        ((${rank[$1]:-0} >= ${rank[$2]:-0}))
 }
 
-# A virtualenv in .venv with the package and the given extra installed; reinstalls only when
-# pyproject.toml changed since the last install.
+# A virtualenv in .venv with the package (with extra $1: test, dev, or none) and the sandbox, its own
+# distribution in sandbox/, both editable; reinstalls only when a pyproject.toml changed since the last install.
 ensure_venv() {
-    local extra=$1 python=${PYTHON:-python3}
+    local extra=${1:-none} python=${PYTHON:-python3} spec=.
+    [[ $extra == none ]] || spec=".[$extra]"
     local stamp=.venv/.installed-$extra
     if [[ ! -x .venv/bin/python ]]; then
         say "creating .venv with $($python --version)"
         "$python" -m venv .venv
     fi
     if ! _covers dev "$extra" && ! _covers test "$extra" && ! _covers "$extra" "$extra"; then
-        say "installing pipeline-steps[$extra] into .venv"
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
+        say "installing pipeline-steps${spec#.} and pipeline-steps-sandbox into .venv"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" -e ./sandbox
         touch "$stamp"
     fi
     export PATH="$PWD/.venv/bin:$PATH"
@@ -49,7 +53,7 @@ ensure_venv() {
 # Builds or reuses the control-plane binaries and tells the sandbox where they are.
 ensure_sandbox_binaries() {
     local started=$SECONDS bin
-    bin=$(bash sandbox/build.sh)
+    bin=$(pipeline-steps-sandbox build)
     export PIPELINE_STEPS_SANDBOX_BIN=$bin
     say "control-plane binaries in $bin ($((SECONDS - started))s)"
 }

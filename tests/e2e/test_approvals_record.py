@@ -12,7 +12,7 @@ import pytest
 from pipeline_steps import approvals
 from pipeline_steps.errors import ApprovalRejected, ConfigError
 from pipeline_steps.kube.cluster import KubeCluster
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.confirm_context import Action, Waits, kube_cluster, read_record, record_annotations
 
 APP = "web"

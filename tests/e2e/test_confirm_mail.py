@@ -14,7 +14,7 @@ from pipeline_steps import approvals
 from pipeline_steps.notify.approval_message import RUN_ID_HEADER
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.report import StepStatus
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.confirm_context import NEW_IMAGE, OLD_IMAGE, PREVIEW, RUN_ID, Setups
 from tests.support.smtp_server import (
     PASSWORD,

@@ -15,7 +15,7 @@ from pipeline_steps.notify.mail_settings import MailSettings
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.report import StepStatus
 from pipeline_steps.steps import confirm
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.confirm_context import MAIL, NEW_IMAGE, OLD_IMAGE, PREVIEW, RUN_ID, Setups
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.outcome import ExitCode
-from pipeline_steps.sandbox.launcher import marked_processes
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
+from pipeline_steps_sandbox.launcher import marked_processes
 from tests.support.release import Workspace
 from tests.support.traffic import settled_images
 

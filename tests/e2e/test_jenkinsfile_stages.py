@@ -32,8 +32,8 @@ import pytest
 
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.step_names import STEP_NAMES
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support import groovy
-from tests.support.cluster import Cluster
 from tests.support.release import APPS, Workspace
 from tests.support.traffic import settled_images
 

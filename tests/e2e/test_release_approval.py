@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps import approvals
 from pipeline_steps.outcome import ExitCode
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.release import Result, Workspace
 from tests.support.smtp_server import PASSWORD, USERNAME, ServerMode, make_certificates, smtp_server
 from tests.support.traffic import served_images, settled_images

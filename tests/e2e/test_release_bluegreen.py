@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline_steps.outcome import ExitCode
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.release import Workspace
 from tests.support.traffic import Load, served_images, settled_images
 

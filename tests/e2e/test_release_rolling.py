@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.outcome import ExitCode
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.release import Workspace
 from tests.support.rollout import RolloutRecorder
 from tests.support.traffic import Load, fetch

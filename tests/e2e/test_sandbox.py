@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.sandbox.addresses import to_loopback
-from pipeline_steps.sandbox.launcher import Launcher, marked_processes
-from pipeline_steps.sandbox.layout import SandboxState
-from pipeline_steps.sandbox.sockets import listening
+from pipeline_steps_sandbox.addresses import to_loopback
+from pipeline_steps_sandbox.cluster import Cluster
+from pipeline_steps_sandbox.launcher import Launcher, marked_processes
+from pipeline_steps_sandbox.layout import SandboxState
+from pipeline_steps_sandbox.sockets import listening
 from tests.support import app
-from tests.support.cluster import Cluster
 from tests.support.rollout import RolloutRecorder
 from tests.support.traffic import Answer, Load, fetch
 

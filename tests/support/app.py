@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.sandbox import pod_app
+from pipeline_steps_sandbox import pod_app
 
 EXTERNAL_IMAGE = os.environ.get("PIPELINE_STEPS_E2E_APP_IMAGE", "python:3.12-alpine")
 APP_CONFIGMAP = "pipeline-steps-test-app"

@@ -27,7 +27,7 @@ from pipeline_steps.kube.connection import connect
 from pipeline_steps.report import RunReport
 from pipeline_steps.runner import run
 from pipeline_steps.state import RunState
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 
 RUN_ID = "build-42"
 RECORD = approvals.record_name("web")

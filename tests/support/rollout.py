@@ -17,7 +17,7 @@ from typing import Any
 import urllib3
 from kubernetes import watch
 
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 
 
 class RolloutRecorder:

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from pipeline_steps.sandbox.addresses import (
+from pipeline_steps_sandbox.addresses import (
     NETWORK_OCTETS,
     load_balancer_ip,
     network_claim_ip,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.sandbox.containers import container_env, prestop_seconds
+from pipeline_steps_sandbox.containers import container_env, prestop_seconds
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web-7d9f-abcde", "namespace": "shop", "uid": "0b6a-uid"},

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from pipeline_steps.sandbox.probes import ProbeOutcome, ProbeState, resolve_port, run_probe
+from pipeline_steps_sandbox.probes import ProbeOutcome, ProbeState, resolve_port, run_probe
 
 OK = ProbeOutcome(True, "HTTP 200")
 FAIL = ProbeOutcome(False, "HTTP probe failed with statuscode: 503")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.sandbox.proxy import Backend, backends_for
+from pipeline_steps_sandbox.proxy import Backend, backends_for
 
 NET = 231
 

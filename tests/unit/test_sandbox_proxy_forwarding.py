@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from pipeline_steps.sandbox.proxy import ServiceProxy
-from pipeline_steps.sandbox.sockets import listening
+from pipeline_steps_sandbox.proxy import ServiceProxy
+from pipeline_steps_sandbox.sockets import listening
 
 NET = 247
 NAMESPACE = "shop"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pipeline_steps.sandbox.sockets import hold_address, listening
+from pipeline_steps_sandbox.sockets import hold_address, listening
 
 
 def test_a_listening_socket_is_listed_with_its_address_and_port_until_closed() -> None:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import yaml
 
-from pipeline_steps.sandbox.certs import (
+from pipeline_steps_sandbox.certs import (
     ADMIN,
     APISERVER_KUBELET_CLIENT,
     CONTROLLER_MANAGER,
     SCHEDULER,
     ClientIdentity,
 )
-from pipeline_steps.sandbox.layout import Layout
+from pipeline_steps_sandbox.layout import Layout
 
 SERVICE_CIDR = "10.96.0.0/16"
 #: The first address of the service range: the `kubernetes` Service's ClusterIP.

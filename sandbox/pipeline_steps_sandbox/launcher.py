@@ -18,13 +18,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline_steps.sandbox import control_plane as cp
-from pipeline_steps.sandbox.addresses import NETWORK_OCTETS, network_claim_ip
-from pipeline_steps.sandbox.certs import ADMIN, create_pki
-from pipeline_steps.sandbox.layout import MARKER_ENV, Layout, SandboxState
-from pipeline_steps.sandbox.sockets import hold_address, listening
+from pipeline_steps_sandbox import control_plane as cp
+from pipeline_steps_sandbox.addresses import NETWORK_OCTETS, network_claim_ip
+from pipeline_steps_sandbox.certs import ADMIN, create_pki
+from pipeline_steps_sandbox.layout import MARKER_ENV, Layout, SandboxState
+from pipeline_steps_sandbox.sockets import hold_address, listening
 
-REPO_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "build.sh"
+#: The Go build of the control plane ships inside this package, next to its pinned Go modules.
+BUILD_SCRIPT = Path(__file__).resolve().parent / "build" / "build.sh"
 BIN_DIR_ENV = "PIPELINE_STEPS_SANDBOX_BIN"
 #: Components in start order; `down` stops them in reverse.
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
@@ -43,20 +44,23 @@ def _quiet(_: str) -> None:
 
 
 def resolve_bin_dir(explicit: str | None, progress: Progress) -> Path:
-    """Binaries: an explicit directory, $PIPELINE_STEPS_SANDBOX_BIN, or the repository's build."""
+    """Binaries: an explicit directory, $PIPELINE_STEPS_SANDBOX_BIN, or this package's build."""
     chosen = explicit or os.environ.get(BIN_DIR_ENV)
     if chosen:
         return Path(chosen)
-    if not REPO_BUILD_SCRIPT.exists():
-        raise SandboxError(
-            f"no sandbox binaries: pass --bin-dir or set {BIN_DIR_ENV} to a directory holding etcd, "
-            "kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (sandbox/build.sh in "
-            "the pipeline-steps repository builds them)"
-        )
-    progress("building or reusing the control-plane binaries (sandbox/build.sh)")
-    result = subprocess.run(["bash", str(REPO_BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    return build_binaries(progress)
+
+
+def build_binaries(progress: Progress) -> Path:
+    """Builds the control plane with the machine's Go, or reuses the cached build; returns its directory."""
+    progress(f"building or reusing the control-plane binaries ({BUILD_SCRIPT})")
+    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
     if result.returncode != 0:
-        raise SandboxError(f"sandbox/build.sh failed with exit code {result.returncode}; its output is above")
+        raise SandboxError(
+            f"the control-plane build failed with exit code {result.returncode}; its output is above. "
+            f"Or pass --bin-dir or set {BIN_DIR_ENV} to a directory holding etcd, kube-apiserver, "
+            "kube-controller-manager, kube-scheduler and kubectl"
+        )
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -139,7 +143,8 @@ class Launcher:
         existing = SandboxState.load(self.layout)
         if existing is not None and self._alive(existing):
             raise SandboxError(
-                f"a sandbox is already running in {self.layout.root}; run `pipeline-steps sandbox down` first"
+                f"a sandbox is already running in {self.layout.root}; "
+                f"run `pipeline-steps-sandbox down --dir {self.layout.root}` first"
             )
         self.down(quiet=True)
         binaries = resolve_bin_dir(bin_dir, self.progress)
@@ -214,7 +219,7 @@ class Launcher:
                 [
                     sys.executable,
                     "-m",
-                    "pipeline_steps.sandbox.agent",
+                    "pipeline_steps_sandbox.agent",
                     "--root",
                     str(layout.root),
                     "--nodes",

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from pipeline_steps.sandbox.addresses import pod_cidr
+from pipeline_steps_sandbox.addresses import pod_cidr
 
 log = logging.getLogger(__name__)
 

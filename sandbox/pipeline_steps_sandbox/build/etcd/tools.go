@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the etcd server that sandbox/build.sh compiles.
+// Package tools pins the etcd server that build.sh compiles.
 package tools
 
 import (

@@ -1,8 +1,8 @@
 """The sandbox's node agent: a few Nodes, the pods bound to them, and the service proxy.
 
-Run as its own process by `pipeline-steps sandbox up`:
+Run as its own process by `pipeline-steps-sandbox up`:
 
-    python -m pipeline_steps.sandbox.agent --root DIR --nodes 3 --net 211 --kube-version 1.36.3
+    python -m pipeline_steps_sandbox.agent --root DIR --nodes 3 --net 211 --kube-version 1.36.3
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any
 
 from kubernetes import client, config
 
-from pipeline_steps.sandbox.addresses import network_claim_ip, pod_virtual_ip
-from pipeline_steps.sandbox.containers import NodeContext
-from pipeline_steps.sandbox.informer import Informer
-from pipeline_steps.sandbox.layout import Layout
-from pipeline_steps.sandbox.nodes import NodeKeeper
-from pipeline_steps.sandbox.pod_runner import PodRunner
-from pipeline_steps.sandbox.proxy import DEFAULT_PROPAGATION_DELAY, ServiceProxy
-from pipeline_steps.sandbox.sockets import hold_address
+from pipeline_steps_sandbox.addresses import network_claim_ip, pod_virtual_ip
+from pipeline_steps_sandbox.containers import NodeContext
+from pipeline_steps_sandbox.informer import Informer
+from pipeline_steps_sandbox.layout import Layout
+from pipeline_steps_sandbox.nodes import NodeKeeper
+from pipeline_steps_sandbox.pod_runner import PodRunner
+from pipeline_steps_sandbox.proxy import DEFAULT_PROPAGATION_DELAY, ServiceProxy
+from pipeline_steps_sandbox.sockets import hold_address
 
 log = logging.getLogger("sandbox.agent")
 

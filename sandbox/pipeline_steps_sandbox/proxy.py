@@ -26,7 +26,7 @@ from typing import Any
 
 from kubernetes import client
 
-from pipeline_steps.sandbox.addresses import load_balancer_ip, to_loopback
+from pipeline_steps_sandbox.addresses import load_balancer_ip, to_loopback
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the Kubernetes commands that sandbox/build.sh compiles.
+// Package tools pins the Kubernetes commands that build.sh compiles.
 package tools
 
 import (

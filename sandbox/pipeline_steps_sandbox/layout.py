@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline_steps.sandbox.certs import PkiPaths
+from pipeline_steps_sandbox.certs import PkiPaths
 
 #: Every process the sandbox starts carries this variable, so `down` can find what a crashed
 #: parent left behind by reading /proc/<pid>/environ, even with the pid files lost.

@@ -5,9 +5,11 @@
 # The cache key is the versions in versions.env plus a hash of the wrapper modules' go.mod/go.sum
 # and the Go version, so a second run on the same machine reuses the binaries and a change of any
 # of them rebuilds. Prints the directory holding the binaries on stdout (and nothing else there).
+# It ships inside the pipeline_steps_sandbox package, next to the Go modules it builds; the launcher
+# (and `pipeline-steps-sandbox build`) runs it from there.
 #
-#   sandbox/build.sh            build if missing, print the bin directory
-#   sandbox/build.sh --force    rebuild even if cached
+#   bash build.sh            build if missing, print the bin directory
+#   bash build.sh --force    rebuild even if cached
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +19,7 @@ source "$here/versions.env"
 force=false
 [[ "${1:-}" == "--force" ]] && force=true
 
-command -v go >/dev/null || { echo "sandbox/build.sh: Go is not installed; install Go >= 1.26" >&2; exit 2; }
+command -v go >/dev/null || { echo "pipeline-steps-sandbox build.sh: Go is not installed; install Go >= 1.26" >&2; exit 2; }
 
 go_version=$(go env GOVERSION)
 key_hash=$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum" \
@@ -37,7 +39,7 @@ if ! $force && complete; then
   exit 0
 fi
 
-log() { echo "sandbox/build.sh: $*" >&2; }
+log() { echo "pipeline-steps-sandbox build.sh: $*" >&2; }
 started=$(date +%s)
 tmp_dir="$bin_dir.partial.$$"
 rm -rf "$tmp_dir"

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from pipeline_steps.sandbox.probes import ProbeState
+from pipeline_steps_sandbox.probes import ProbeState
 
 log = logging.getLogger(__name__)
 

@@ -1,24 +1,26 @@
-"""The cluster the end-to-end tests run on: the sandbox, or any cluster named by
-PIPELINE_STEPS_E2E_KUBECONFIG.
+"""The handle end-to-end tests hold on their cluster: the sandbox, or any cluster named by
+PIPELINE_STEPS_E2E_KUBECONFIG. The pytest plugin's `cluster` fixture yields one.
 
-Tests talk to it with the official client directly: they check what the library did, so they must
-not go through the library's own adapter.
+Tests talk to it with the official client directly: they check what pipeline-steps did, so they must
+not go through its own adapter.
 """
 
 from __future__ import annotations
 
+import http.client
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from pipeline_steps.sandbox.launcher import Launcher
-from tests.support.traffic import wait_serving
+if TYPE_CHECKING:
+    from pipeline_steps_sandbox.launcher import Launcher
 
 FIELD_MANAGER = "pipeline-steps-tests"
 
@@ -154,8 +156,29 @@ class Cluster:
         ingress = service.status.load_balancer.ingress[0]
         url = f"http://{ingress.ip or ingress.hostname}:{service.spec.ports[0].port}"
         if serving:
-            wait_serving(url, timeout)
+            _wait_serving(url, timeout)
         return url
 
     def pods(self, namespace: str, selector: str = "") -> list[Any]:
         return list(self.core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def _answers_2xx(url: str) -> bool:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=3.0)
+    try:
+        conn.request("GET", parts.path or "/")
+        return 200 <= conn.getresponse().status < 300
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _wait_serving(url: str, timeout: float) -> None:
+    """A new Service or endpoint reaches the data plane a moment after the API shows it."""
+    deadline = time.monotonic() + timeout
+    while not _answers_2xx(url):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{url} did not answer 2xx within {timeout}s")
+        time.sleep(0.1)

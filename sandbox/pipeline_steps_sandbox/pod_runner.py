@@ -23,8 +23,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from pipeline_steps.sandbox.addresses import to_loopback
-from pipeline_steps.sandbox.containers import (
+from pipeline_steps_sandbox.addresses import to_loopback
+from pipeline_steps_sandbox.containers import (
     PRESTOP_OVERRUN_GRACE,
     RESTART_BACKOFF_MAX,
     ContainerRun,
@@ -33,8 +33,8 @@ from pipeline_steps.sandbox.containers import (
     now_rfc3339,
     prestop_seconds,
 )
-from pipeline_steps.sandbox.layout import MARKER_ENV
-from pipeline_steps.sandbox.probes import ProbeState, resolve_port, run_probe
+from pipeline_steps_sandbox.layout import MARKER_ENV
+from pipeline_steps_sandbox.probes import ProbeState, resolve_port, run_probe
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class PodRunner:
         log_path = self.node.pod_logs / f"{self.namespace}_{self.name}_{spec['name']}.log"
         with open(log_path, "ab") as out:
             run.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline_steps.sandbox.pod_app"],
+                [sys.executable, "-m", "pipeline_steps_sandbox.pod_app"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,124 @@
+"""`pipeline-steps-sandbox up|down|status|build`: a real local Kubernetes for trying and testing releases."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+from pathlib import Path
+
+from pipeline_steps_sandbox.launcher import Launcher, SandboxError, build_binaries
+from pipeline_steps_sandbox.layout import default_root
+
+
+class ExitCode(enum.IntEnum):
+    """The sandbox command's own exit codes; they are not pipeline-steps' release outcomes."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    #: Numbered apart from pipeline-steps' 3-5, so a script never reads it as "rolled back".
+    NOT_RUNNING = 10
+
+
+EPILOG = """exit codes:
+  0   ok (status: the sandbox runs)
+  1   failed: it could not be started, stopped or built; the message says what to look at
+  2   usage error
+  10  status only: the sandbox is not running"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline-steps-sandbox",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    up = verbs.add_parser("up", help="start the sandbox and write its kubeconfig")
+    up.add_argument("--nodes", type=int, default=3, help="how many Nodes the agent registers (default 3)")
+    up.add_argument(
+        "--bin-dir",
+        help="directory of etcd and the Kubernetes binaries "
+        "(default: $PIPELINE_STEPS_SANDBOX_BIN, else build or reuse them, as `build` does)",
+    )
+    up.add_argument(
+        "--proxy-delay",
+        type=float,
+        default=None,
+        help="seconds the service proxy takes to act on an endpoint change (default 0.5), "
+        "standing in for kube-proxy's sync",
+    )
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the whole start-up")
+    down = verbs.add_parser("down", help="stop everything the sandbox started")
+    status = verbs.add_parser("status", help="show whether the sandbox runs and where (exit code 10: it does not)")
+    status.add_argument("--output", choices=("text", "json"), default="text")
+    for sub in (up, down, status):
+        sub.add_argument(
+            "--dir", type=Path, default=default_root(), help="the sandbox's directory (default: %(default)s)"
+        )
+    verbs.add_parser(
+        "build",
+        help="build the control-plane binaries with Go (or reuse the cached build) and print their directory",
+    )
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"sandbox: {message}", file=sys.stderr, flush=True)
+
+
+def _up(launcher: Launcher, args: argparse.Namespace) -> ExitCode:
+    state = launcher.up(nodes=args.nodes, bin_dir=args.bin_dir, timeout=args.timeout, proxy_delay=args.proxy_delay)
+    print(f"Kubernetes v{state.kube_version} sandbox is up in {state.startup_seconds['total']:.1f}s.")
+    print(f"  nodes:      {', '.join(state.nodes)}")
+    print(f"  apiserver:  {state.apiserver_url}")
+    print(f"  kubectl:    export KUBECONFIG={launcher.layout.kubeconfig}")
+    print(f"              alias kubectl={state.bin_dir}/kubectl")
+    print(f"  logs:       {launcher.layout.logs}")
+    print("  services:   type LoadBalancer answers on 127.<net>.0.<k>:<port>, see EXTERNAL-IP in `kubectl get svc`;")
+    print("              type NodePort answers on 127.0.0.1:<nodePort>")
+    print("  stop with:  pipeline-steps-sandbox down" + ("" if args.dir == default_root() else f" --dir {args.dir}"))
+    return ExitCode.OK
+
+
+def _status(launcher: Launcher, output: str) -> ExitCode:
+    status = launcher.status()
+    if output == "json":
+        print(json.dumps(status, indent=2))
+    else:
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    return ExitCode.OK if status.get("running") else ExitCode.NOT_RUNNING
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    try:
+        if args.verb == "build":
+            print(build_binaries(progress=_say))
+            return ExitCode.OK
+        launcher = Launcher(args.dir, progress=_say)
+        if args.verb == "up":
+            return _up(launcher, args)
+        if args.verb == "down":
+            stopped = launcher.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+            return ExitCode.OK
+        return _status(launcher, args.output)
+    except SandboxError as exc:
+        _say(f"error: {exc}")
+        return ExitCode.FAILED
+    except KeyboardInterrupt:
+        # `up` stops what it had started before the interrupt reaches here.
+        _say("interrupted")
+        return ExitCode.FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    return int(run(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""pytest plugin: one cluster per test run and a fresh namespace per test, as pytest-kind does for kind.
+
+pytest loads it by itself wherever pipeline-steps-sandbox is installed (entry point `pytest11`):
+
+- `cluster` (session): a `Cluster` handle on a sandbox started once for the whole run, in pytest's
+  temporary directory, and stopped at its end; or, when PIPELINE_STEPS_E2E_KUBECONFIG names a
+  kubeconfig, on that cluster instead (nothing is started then).
+- `namespace`: the name of a namespace made for this test (with its default ServiceAccount), deleted after it.
+- `sandbox`: the sandbox's `Launcher`, for tests of the sandbox itself; skipped on another cluster.
+
+The sandbox's size comes from the ini option `sandbox_nodes` (default 3); its binaries from
+PIPELINE_STEPS_SANDBOX_BIN, else the package's build (Go, cached after the first run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pipeline_steps_sandbox.cluster import Cluster
+    from pipeline_steps_sandbox.launcher import Launcher
+
+EXTERNAL_KUBECONFIG_ENV = "PIPELINE_STEPS_E2E_KUBECONFIG"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("sandbox_nodes", "Nodes of the sandbox the `cluster` fixture starts (default 3)", default="3")
+
+
+def _progress(message: str) -> None:
+    print(f"sandbox: {message}", file=sys.stderr, flush=True)
+
+
+# The sandbox's modules load only when a test asks for a cluster, so a run of unit tests pays nothing
+# for the plugin being installed.
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The sandbox, started once per test run; or the cluster PIPELINE_STEPS_E2E_KUBECONFIG names."""
+    from pipeline_steps_sandbox.cluster import Cluster  # noqa: PLC0415
+    from pipeline_steps_sandbox.launcher import Launcher, marked_processes, resolve_bin_dir  # noqa: PLC0415
+
+    external = os.environ.get(EXTERNAL_KUBECONFIG_ENV)
+    if external:
+        yield Cluster.connect(Path(external), None, shutil.which("kubectl") or "kubectl")
+        return
+    bin_dir = resolve_bin_dir(None, progress=_progress)
+    launcher = Launcher(tmp_path_factory.mktemp("sandbox"))
+    launcher.up(nodes=int(str(request.config.getini("sandbox_nodes"))), bin_dir=str(bin_dir))
+    try:
+        yield Cluster.connect(launcher.layout.kubeconfig, launcher, str(bin_dir / "kubectl"))
+    finally:
+        launcher.down(quiet=True)
+        leftovers = marked_processes(launcher.layout.root)
+        assert not leftovers, f"sandbox down left processes behind: {leftovers}"
+
+
+@pytest.fixture
+def sandbox(cluster: Cluster) -> Launcher:
+    """For tests of the sandbox itself: skipped on an external cluster."""
+    if cluster.sandbox is None:
+        pytest.skip(f"tests the sandbox itself; {EXTERNAL_KUBECONFIG_ENV} names another cluster")
+    return cluster.sandbox
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    test_name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower().replace("_", "-")).removeprefix("test-")
+    name = cluster.create_namespace("t-" + test_name)
+    try:
+        yield name
+    finally:
+        cluster.delete_namespace(name)
