@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps.outcome import ExitCode
-from tests.support.cluster import Cluster
+from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.release import Workspace
 from tests.support.traffic import settled_images
 
