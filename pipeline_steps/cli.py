@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
-from pipeline_steps import cli_output
+from pipeline_steps import __version__, cli_output
 from pipeline_steps.errors import ConfigError, PipelineError
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps.report import StepReport
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Zero-downtime Kubernetes release steps.",
         epilog="exit codes: 0 ok, 1 failed, 2 usage or config error, 3 rolled back, 4 awaiting approval, 5 rejected",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the release steps in order")
     _add_release_flags(run, steps=True)
