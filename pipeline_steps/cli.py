@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pipeline_steps import __version__
 from pipeline_steps.errors import ConfigError, PipelineError
 from pipeline_steps.outcome import ExitCode, exit_code_for_error
 from pipeline_steps.step_names import STEP_NAMES
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             "6 temporary (run it again), 7 internal error"
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the release steps in order")
     _add_release_flags(run, steps=True)
@@ -195,10 +197,6 @@ def _interrupt_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
-    if args.command == "sandbox":
-        from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
-
-        return sandbox_cli.run(args)
     if args.command == "schema":
         from pipeline_steps.config.schema import schema_text  # noqa: PLC0415  (pydantic only for this verb)
 
@@ -206,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.OK)
     _interrupt_on_sigterm()
     try:
+        if args.command == "sandbox":
+            from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
+
+            return sandbox_cli.run(args)
         if args.command == "jenkins":
             from pipeline_steps import cli_ci  # noqa: PLC0415
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline_steps.errors import ConfigError
-from pipeline_steps.outcome import ExitCode
+from pipeline_steps.outcome import exit_code_for_jenkins
 
 
 def add_parsers(sub: Any) -> None:
@@ -59,10 +59,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     result: Any
     if args.jenkins_command == "approve":
         result = jenkins.approve_input(args.build, args.input_id, auth=auth, parameters=_params(args.param))
-        code = ExitCode.OK
     elif args.jenkins_command == "reject":
         result = jenkins.reject_input(args.build, args.input_id, auth=auth)
-        code = ExitCode.OK
     else:
         result = jenkins.trigger_build(
             args.job,
@@ -72,10 +70,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             timeout=args.timeout,
             poll_interval=args.poll_interval,
         )
-        code = ExitCode.OK if result.succeeded else ExitCode.FAILED
     data = dataclasses.asdict(result)
     if args.output == "json":
         print(json.dumps(data, indent=2, default=str))
     else:
         print(" ".join(f"{key}={value}" for key, value in data.items()))
-    return int(code)
+    return int(exit_code_for_jenkins(getattr(result, "succeeded", True)))

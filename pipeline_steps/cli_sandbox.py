@@ -12,11 +12,11 @@ import importlib.util
 import subprocess
 import sys
 
-from pipeline_steps.outcome import ExitCode
+from pipeline_steps.errors import ConfigError
 
 SANDBOX_PACKAGE = "pipeline_steps_sandbox"
 INSTALL_HINT = (
-    "the sandbox is not installed; it is a distribution of its own: pip install pipeline-steps-sandbox "
+    "it is a distribution of its own: pip install pipeline-steps-sandbox "
     "(in a checkout of pipeline-steps: pip install -e ./sandbox)"
 )
 
@@ -43,8 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     if not installed():
-        print(f"pipeline-steps sandbox: {INSTALL_HINT}", file=sys.stderr, flush=True)
-        return int(ExitCode.USAGE)
+        raise ConfigError("the sandbox is not installed", field="pipeline-steps sandbox", hint=INSTALL_HINT)
     with subprocess.Popen([sys.executable, "-m", SANDBOX_PACKAGE, *args.sandbox_args]) as process:
         while True:
             try:

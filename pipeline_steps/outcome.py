@@ -43,6 +43,11 @@ def exit_code_for(report: RunReport, *, single_step: bool = False) -> ExitCode:
     return ExitCode.OK
 
 
+def exit_code_for_jenkins(succeeded: bool) -> ExitCode:
+    """`pipeline-steps jenkins ...`: a decided input, or a triggered build that ended SUCCESS, is OK."""
+    return ExitCode.OK if succeeded else ExitCode.FAILED
+
+
 def exit_code_for_error(error: BaseException) -> ExitCode:
     """What a command that stopped on an error (before or outside a run's report) exits with."""
     if isinstance(error, ConfigError):

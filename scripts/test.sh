@@ -7,7 +7,7 @@
 # npm-groovy-lint, shellcheck). Every server a test needs (the sandbox cluster, an SMTP server, a
 # registry, a Jenkins API stand-in) is started by the tests themselves.
 #
-#   bash scripts/test.sh                  # everything: lint, types, all tests
+#   bash scripts/test.sh                  # everything: lint, types, import contracts, all tests
 #   bash scripts/test.sh tests/unit -x    # arguments go to pytest (lint and types still run)
 set -euo pipefail
 SCRIPT_NAME=test.sh
@@ -29,6 +29,8 @@ say "ruff format --check"
 ruff format --check pipeline_steps sandbox/pipeline_steps_sandbox tests benchmarks
 say "mypy"
 mypy pipeline_steps sandbox/pipeline_steps_sandbox tests benchmarks
+say "lint-imports"
+lint-imports
 say "pytest"
 pytest "$@"
 say "all green in $((SECONDS - started))s"

@@ -17,7 +17,7 @@ from pipeline_steps.config.checks import (
     HttpCheckSpec,
     specs,
 )
-from pipeline_steps.config.loading import validate
+from pipeline_steps.config.validation import validate
 
 __all__ = ["HTTP_METHODS", "Attempts", "CheckSpec", "CommandCheckSpec", "HttpCheckSpec", "parse_checks"]
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
 
 from pipeline_steps.config.model import Config
 from pipeline_steps.config.overrides import Overrides
-from pipeline_steps.config.problems import Lines, config_error
+from pipeline_steps.config.problems import Lines
+from pipeline_steps.config.validation import validate
 from pipeline_steps.errors import ConfigError, RenderError
 from pipeline_steps.manifests.substitution import substitute
 
@@ -82,19 +81,6 @@ def read_yaml(text: str, *, source: str) -> tuple[Any, Lines]:
     finally:
         loader.dispose()
     return data, Lines.of(node)
-
-
-def validate(kind: Any, data: Any, *, source: str, lines: Lines | None = None, prefix: str = "") -> Any:
-    """`data` as a `kind` (a model or a type such as `Checks`); `prefix` names where it sits in the file."""
-    try:
-        return _adapter(kind).validate_python(data, context={"source": source})
-    except ValidationError as exc:
-        raise config_error(exc, data, source=source, lines=lines, prefix=prefix) from None
-
-
-@functools.cache
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
 
 
 def _config(

@@ -31,6 +31,7 @@ from pipeline_steps.config.fields import (
     problems,
     text,
 )
+from pipeline_steps.config.validation import validate
 
 SECTION = "confirm.mail"
 
@@ -190,7 +191,6 @@ class MailSettings(Section):
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str, env: Mapping[str, str]) -> MailSettings:
         """Read `confirm.mail` given as plain data; `env` supplies the variable `password_env` names."""
-        from pipeline_steps.config.loading import validate  # noqa: PLC0415  (loading imports the whole model)
 
         settings: MailSettings = validate(cls, data, source=source, prefix=SECTION)
         return settings.with_password_from(env)
