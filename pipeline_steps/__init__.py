@@ -20,7 +20,9 @@ _EXPORTS = {
     "run": "pipeline_steps.runner",
     "select_steps": "pipeline_steps.runner",
     "open_release": "pipeline_steps.session",
+    "ReleaseOptions": "pipeline_steps.session",
     "ReleaseContext": "pipeline_steps.context",
+    "RunFacts": "pipeline_steps.facts",
     "STEP_NAMES": "pipeline_steps.step_names",
     # Configuration
     "load_config": "pipeline_steps.config",
@@ -46,6 +48,8 @@ __all__ = [
     "ExitCode",
     "PipelineError",
     "ReleaseContext",
+    "ReleaseOptions",
+    "RunFacts",
     "RunReport",
     "StepReport",
     "StepStatus",
@@ -64,7 +68,8 @@ if TYPE_CHECKING:
     from pipeline_steps.outcome import ExitCode
     from pipeline_steps.report import CheckResult, RunReport, StepReport, StepStatus
     from pipeline_steps.runner import run, select_steps
-    from pipeline_steps.session import open_release
+    from pipeline_steps.facts import RunFacts
+    from pipeline_steps.session import ReleaseOptions, open_release
     from pipeline_steps.step_names import STEP_NAMES
 else:
 

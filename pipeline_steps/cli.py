@@ -149,7 +149,7 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         github.end_group(step)
 
     ctx, save = session.open_release(
-        args,
+        session.ReleaseOptions.from_args(args),
         env,
         # A selection that starts later (`run --from confirm`, a later stage) continues the unfinished run.
         fresh=names[0] == "pre-clean",
@@ -164,22 +164,40 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from pipeline_steps import cli_output, session  # noqa: PLC0415
+    from pipeline_steps import cli_output, maintenance, session  # noqa: PLC0415
 
     if args.command in ("approve", "reject") and not args.approver:
         args.approver = default_approver(env)
 
-    ctx, save = session.open_release(args, env, fresh=False, prompt=None, progress=_progress)
-    cli_output.print_data(session.maintenance(ctx, args.command, args, env, save), args.output)
+    ctx, _save = session.open_release(
+        session.ReleaseOptions.from_args(args), env, fresh=False, prompt=None, progress=_progress
+    )
+    if args.command == "status":
+        answer = maintenance.status(ctx)
+    elif args.command == "rollback":
+        answer = maintenance.rollback(ctx, force=args.force)
+    elif args.command == "unlock":
+        answer = maintenance.unlock(ctx, force=args.force)
+    else:
+        decision = "approved" if args.command == "approve" else "rejected"
+        answer = maintenance.decide(ctx, decision, run_id=args.run_id, approver=args.approver, comment=args.comment)
+    cli_output.print_data(answer, args.output)
     return int(ExitCode.OK)
 
 
 def _rbac(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import yaml  # noqa: PLC0415
 
-    from pipeline_steps import session  # noqa: PLC0415
+    from pipeline_steps import maintenance, session  # noqa: PLC0415
 
-    print(yaml.safe_dump_all(session.rbac(args, env), sort_keys=False), end="")
+    manifests = maintenance.rbac(
+        session.ReleaseOptions.from_args(args),
+        env,
+        service_account=args.service_account,
+        user=args.user,
+        role_name=args.role_name,
+    )
+    print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
     return int(ExitCode.OK)
 
 

@@ -1,0 +1,111 @@
+"""The verbs beside a release: status, rollback, unlock, approve, reject, and the RBAC the CI identity needs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps import approvals, release_lock
+from pipeline_steps.context import ReleaseContext
+from pipeline_steps.errors import ConfigError, LockHeld
+from pipeline_steps.session import ReleaseOptions, config_path, load_release_config
+from pipeline_steps.state import RunState
+from pipeline_steps.strategies import strategy_for
+
+
+def _unlock(ctx: ReleaseContext, *, force: bool) -> dict[str, Any]:
+    app, namespace = ctx.config.app, ctx.cluster.namespace
+    holder = release_lock.current_holder(ctx.cluster, app)
+    if holder is None:
+        return {"unlocked": False, "holder": None, "summary": f"no run holds the release lock of {app}"}
+    if holder != ctx.run_id and not force:
+        raise LockHeld(
+            f"the release lock of {app} in namespace {namespace} is held by run {holder}, not by run {ctx.run_id}",
+            hint="pass --run-id of the holder, or --force if that run is known to be dead",
+        )
+    released = release_lock.release(ctx.cluster, app, holder)
+    ctx.progress(f"gave back the release lock of {app}, held by run {holder}" if released else "the lock changed hands")
+    return {"unlocked": released, "holder": holder}
+
+
+def status(ctx: ReleaseContext) -> dict[str, Any]:
+    """Both roles (or the app's Deployments), their images and readiness, and which is public."""
+    return strategy_for(ctx).status()
+
+
+def rollback(ctx: ReleaseContext, *, force: bool = False) -> dict[str, Any]:
+    """The previous release back in public; refused while another run is in switch or verify-prod."""
+    strategy = strategy_for(ctx)
+    if not force:
+        release_lock.check_no_switch_in_progress(ctx.cluster, ctx.config.app, ctx.run_id)
+    plan = strategy.plan_rollback()
+    if ctx.dry_run:
+        return {"planned": plan.summary, "changes": plan.changes}
+    done = strategy.rollback(plan)
+    ctx.progress(done.summary)
+    return {"rolled_back": done.summary, **done.facts}
+
+
+def unlock(ctx: ReleaseContext, *, force: bool = False) -> dict[str, Any]:
+    """Give back the app's release lock held by this run (any run's, with `force`)."""
+    return _unlock(ctx, force=force)
+
+
+def decide(
+    ctx: ReleaseContext, decision: str, *, run_id: str | None, approver: str, comment: str = ""
+) -> dict[str, Any]:
+    """Record `approved` or `rejected` for a run waiting in confirm mode `wait`."""
+    run_id = run_id or ctx.env.get("PIPELINE_STEPS_RUN_ID")
+    if not run_id:
+        raise ConfigError("--run-id is required", field="--run-id", hint="the run id is in the e-mail and the log")
+    recorded = approvals.record_decision(
+        ctx.cluster,
+        ctx.config.app,
+        run_id=run_id,
+        decision=decision,
+        approver=approver,
+        allowed=ctx.config.confirm.approvers,
+        comment=comment,
+    )
+    return dataclasses.asdict(recorded)
+
+
+def rbac(
+    options: ReleaseOptions,
+    env: Mapping[str, str],
+    *,
+    service_account: str = "pipeline-steps",
+    user: str | None = None,
+    role_name: str = "pipeline-steps",
+) -> list[dict[str, Any]]:
+    """The least-privilege Role and RoleBinding the CI identity needs: the steps' own calls, plus applying the
+    kinds the release's manifests hold (when a pipeline.yaml is given or found)."""
+    from pipeline_steps.kube import permissions  # noqa: PLC0415
+    from pipeline_steps.kube.offline import OfflineCluster  # noqa: PLC0415
+    from pipeline_steps.strategies.workloads import render  # noqa: PLC0415
+
+    granted = list(permissions.STEP_PERMISSIONS)
+    namespace = options.namespace
+    path = config_path(options, env)
+    if options.config or env.get("PIPELINE_STEPS_CONFIG") or path.exists():
+        config = load_release_config(options, env)
+        namespace = namespace or config.namespace
+        ctx = ReleaseContext(
+            config=config,
+            cluster=OfflineCluster(config.namespace),
+            state=RunState(config.app, "rbac", config.strategy),
+            workspace=Path.cwd(),
+            env=env,
+            offline=True,
+        )
+        roles = list(config.bluegreen.roles) if config.strategy == "bluegreen" else [None]
+        kinds = {(m.api_version, m.kind) for role in roles for m in render(ctx, role, names_only=True)}
+        granted += permissions.manifest_permissions(sorted(kinds))
+    if not namespace:
+        raise ConfigError("which namespace?", field="--namespace", hint="pass --namespace NS, or -c pipeline.yaml")
+    subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+    if user:
+        subject = {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+    return permissions.role_manifests(namespace, granted, name=role_name, subject=subject)
