@@ -65,10 +65,10 @@ if TYPE_CHECKING:
     from pipeline_steps.config import Config, load_config
     from pipeline_steps.context import ReleaseContext
     from pipeline_steps.errors import ClusterError, ConfigError, PipelineError
+    from pipeline_steps.facts import RunFacts
     from pipeline_steps.outcome import ExitCode
     from pipeline_steps.report import CheckResult, RunReport, StepReport, StepStatus
     from pipeline_steps.runner import run, select_steps
-    from pipeline_steps.facts import RunFacts
     from pipeline_steps.session import ReleaseOptions, open_release
     from pipeline_steps.step_names import STEP_NAMES
 else:
