@@ -167,6 +167,11 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     if ctx.prompt is not None:
         ctx.prompt = functools.partial(_terminal_prompt, timeout=ctx.config.confirm.timeout_s)
+    from pipeline_steps.ci.gate_timeout import GATE_TIMEOUT_ENV, gate_outlives_lock  # noqa: PLC0415
+    from pipeline_steps.runner import lock_duration  # noqa: PLC0415
+
+    if "confirm" in names and (gate := gate_outlives_lock(env.get(GATE_TIMEOUT_ENV), lock_duration(ctx))):
+        _progress(f"warning: {gate}")
     report = run_steps(ctx, names, on_step_start=started, on_step_done=done, save=save)
     cli_output.emit(report, args, github)
     return report.exit_code

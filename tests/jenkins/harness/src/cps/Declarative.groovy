@@ -12,6 +12,7 @@ import com.cloudbees.groovy.cps.NonCPS
 class Declarative implements Serializable {
     PipelineScript script
     Throwable firstError
+    boolean postRun = false
 
     def run(PipelineScript script, Closure body) {
         this.script = script
@@ -37,15 +38,37 @@ class Declarative implements Serializable {
                 withEnvironment(root.parts.environment as Closure) {
                     inWrappers(options) {
                         runStages(tree.stages as List<Map>)
-                        runPost(tree.post as Map, null)
+                        runPipelinePost(tree.post as Map)
                     }
                 }
             }
         } catch (Throwable e) {
             noteError(e)
         }
+        if (!postRun) {
+            // Something before the stages failed (a lock wait interrupted, say): post runs all the same.
+            runPipelinePost(tree.post as Map)
+        }
         if (firstError != null) {
             throw firstError
+        }
+        return null
+    }
+
+    /** The pipeline's `post`, in the synthetic stage Jenkins shows as "Declarative: Post Actions". */
+    def runPipelinePost(Map conditions) {
+        postRun = true
+        if (conditions == null) {
+            return null
+        }
+        String token = script.push([type: 'stage', name: 'Declarative: Post Actions'])
+        try {
+            Throwable error = runPost(conditions, null)
+            if (error != null) {
+                noteError(error)
+            }
+        } finally {
+            script.pop(token)
         }
         return null
     }

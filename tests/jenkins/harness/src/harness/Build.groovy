@@ -8,8 +8,8 @@ import com.cloudbees.groovy.cps.Outcome
 class Job implements Serializable {
     final String name
     int nextNumber = 1
-    /** A new job has no parameter definitions until its first build has run `parameters {}`. */
-    boolean parameterized = false
+    /** A new job (the scenario says so) has no parameter definitions until its first build ran `parameters {}`. */
+    boolean parameterized = true
     Map<String, Object> parameterDefaults = [:]
     /** Milestone step: per ordinal, the newest build that passed it. */
     Map<Integer, Integer> milestonePassedBy = [:]
@@ -142,6 +142,9 @@ class Build implements Serializable {
         env.BUILD_ID = String.valueOf(number)
         env.BUILD_TAG = "jenkins-${job.name.replace('/', '-')}-${number}".toString()
         env.BUILD_URL = "${controller.jenkinsUrl}job/${job.name.tokenize('/').join('/job/')}/${number}/".toString()
+        if (stageName != null) {
+            env.STAGE_NAME = stageName  // declarative sets it inside each stage
+        }
         if (paramsInEnv) {
             params.each { name, value -> EnvVars.override(env, name, value == null ? '' : String.valueOf(value), false) }
         }
@@ -161,7 +164,7 @@ class Build implements Serializable {
             id: id, job: job.name, number: number, result: result.name(), error: error, params: params,
             paramsInEnv: paramsInEnv, stages: stages, steps: steps, sh: shellRuns, inputs: inputs, log: log,
             junit: junit, artifacts: artifacts, locks: lockEvents, milestones: milestones,
-            stashes: stashes.keySet().sort(), allocations: allocations,
+            stashes: stashes.keySet().sort(), allocations: allocations, libraries: vars.libraries,
         ]
     }
 }

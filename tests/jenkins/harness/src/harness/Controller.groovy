@@ -21,6 +21,7 @@ class Controller {
     /** Lockable Resources: resource -> holder build id; and the queue of builds waiting, in arrival order. */
     final Map<String, String> lockHolders = [:]
     final List<Build> lockQueue = []
+    int lockSequence = 0
     final Closure<Map> onEvent
     final Map<String, Object> library
 
@@ -34,10 +35,10 @@ class Controller {
         agentEnv = (scenario.agentEnv ?: [:]) as Map<String, String>
         jenkinsUrl = scenario.jenkinsUrl ?: 'https://jenkins.example.com/'
         library = scenario.library as Map
-        (scenario.jobs ?: [:]).each { String name, Map job ->
+        (scenario.jobs ?: [:]).each { String name, Map settings ->
             Job made = job(name)
-            made.parameterized = !(job.new as boolean)
-            made.nextNumber = (job.nextNumber ?: 1) as int
+            made.parameterized = !(settings.new as boolean)
+            made.nextNumber = (settings.nextNumber ?: 1) as int
         }
     }
 
@@ -216,7 +217,7 @@ class Controller {
                 Build next = newestFirst ? queue.last() : queue.first()
                 lockQueue.remove(next)
                 lockHolders[resource] = next.id
-                next.lockEvents << [event: 'acquired', resource: resource, waitedFor: queue.size() > 1 || next.lockRequest.waited]
+                next.lockEvents << [event: 'acquired', resource: resource, order: ++lockSequence, queued: queue.size() - 1]
                 next.lockRequest = null
                 next.state = 'READY'
                 next.resumeWith = new Outcome(null, null)
