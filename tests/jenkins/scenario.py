@@ -59,7 +59,15 @@ class Setup:
     cli_log: Path
 
     @classmethod
-    def create(cls, root: Path, *, real_cli: bool = False, app_dir: Path | None = None, **env: str) -> Setup:
+    def create(
+        cls,
+        root: Path,
+        *,
+        real_cli: bool = False,
+        app_dir: Path | None = None,
+        kubeconfig: Path | None = None,
+        **env: str,
+    ) -> Setup:
         root.mkdir(parents=True, exist_ok=True)
         scm = root / "repository"
         (scm / "deploy").mkdir(parents=True)
@@ -72,8 +80,8 @@ class Setup:
         wrapper = bin_dir / "pipeline-steps"
         wrapper.write_text(WRAPPER.format(python=sys.executable))
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-        kubeconfig = root / "kubeconfig"
-        if not kubeconfig.exists():
+        if kubeconfig is None:
+            kubeconfig = root / "kubeconfig"
             kubeconfig.write_text("# stand-in kubeconfig\n")
         cli_log = root / "cli.jsonl"
         agent_env = {
