@@ -10,7 +10,7 @@ GroovyClassLoader runtime = new GroovyClassLoader(this.class.classLoader)
 // The runtime classes refer to each other: compile them as one unit.
 def unit = new org.codehaus.groovy.control.CompilationUnit(runtime)
 new File(here, 'src/harness').listFiles().findAll { it.name.endsWith('.groovy') }.sort { it.name }.each { unit.addSource(it) }
-unit.compile()
+unit.compile(org.codehaus.groovy.control.Phases.CLASS_GENERATION)  // in memory: no class files written
 unit.classes.each { runtime.defineClass(it.name, it.bytes) }
 def compilerClass = runtime.loadClass('harness.Compiler')
 def compiler = compilerClass.newInstance(runtime, new File(here, 'src/cps'))

@@ -29,7 +29,7 @@ class Compiler {
         // The CPS classes refer to each other: one compilation unit.
         CompilationUnit unit = new CompilationUnit(base, null, cpsLoader)
         cpsSources.listFiles().findAll { it.name.endsWith('.groovy') }.sort { it.name }.each { unit.addSource(it) }
-        unit.compile()
+        unit.compile(org.codehaus.groovy.control.Phases.CLASS_GENERATION)  // in memory: no class files written
         unit.classes.each { cpsLoader.defineClass(it.name, it.bytes) }
         scriptConfig = new CompilerConfiguration()
         ImportCustomizer imports = new ImportCustomizer()
