@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 from typing import Any
 
+from pipeline_steps.config import Config
 from pipeline_steps.errors import LockHeld
 from pipeline_steps.kube.cluster import FIELD_MANAGER, KubeCluster
 from pipeline_steps.kube.errors import call
@@ -27,6 +28,13 @@ MARGIN_S = 300
 STEP_ANNOTATION = "pipeline-steps.dev/step"
 #: Steps that move the public Service's selector.
 SWITCHING_STEPS = ("switch", "verify-prod")
+
+
+def duration_for(config: Config) -> int:
+    """How long the release lock outlives its last renewal: the longest wait one step may make, plus a margin."""
+    timeouts, confirm, post_clean = config.timeouts, config.confirm, config.post_clean
+    longest = max(timeouts.rollout_s, timeouts.switch_s, confirm.timeout_s, post_clean.scale_down_delay_s)
+    return int(longest) + MARGIN_S
 
 
 def lease_name(app: str) -> str:

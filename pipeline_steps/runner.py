@@ -52,7 +52,9 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
     try:
         if step.changes_cluster and not ctx.dry_run:
             # Before planning: the plan must read a cluster no other run is changing.
-            release_lock.acquire(ctx.cluster, ctx.config.app, ctx.run_id, lock_duration(ctx), step=step.name)
+            release_lock.acquire(
+                ctx.cluster, ctx.config.app, ctx.run_id, release_lock.duration_for(ctx.config), step=step.name
+            )
         plan = step.plan(ctx)
         ctx.facts.merge(plan.facts)
         if ctx.dry_run and not step.read_only:
@@ -100,13 +102,6 @@ def run_step(ctx: ReleaseContext, step: Step) -> StepReport:
             error=message,
             error_kind=ErrorKind.INTERNAL,
         )
-
-
-def lock_duration(ctx: ReleaseContext) -> int:
-    """How long the release lock outlives its last renewal: the longest wait one step may make, plus a margin."""
-    timeouts, confirm, post_clean = ctx.config.timeouts, ctx.config.confirm, ctx.config.post_clean
-    longest = max(timeouts.rollout_s, timeouts.switch_s, confirm.timeout_s, post_clean.scale_down_delay_s)
-    return int(longest) + release_lock.MARGIN_S
 
 
 def release_is_over(report: RunReport) -> bool:

@@ -4,10 +4,11 @@
 //     blueGreenRelease(app: 'shop', config: 'deploy/pipeline.yaml')
 //
 // The same shape as the repository's Jenkinsfile: `agent none`; Pre-clean .. Verify Staged on one agent,
-// Switch .. Post-clean on another, the state stashed between them; a per-app lock over the whole build;
-// milestones before Confirm and Switch; an approval that holds no executor; the cluster's release lock given
-// back when the approval says no; a rollback when a build fails or is aborted between Switch and a passed
-// Verify Prod. The release logic is the pipeline-steps command line; this file only orders its steps.
+// Switch .. Post-clean on another, the state stashed between them (and kept for Restart from Stage); a
+// per-app lock over the whole build; a milestone first inside the lock and before Confirm and Switch (none
+// on a dry run); an approval that holds no executor; the cluster's release lock given back when the build
+// ends early; a rollback when a build fails or is aborted between Switch and a passed Verify Prod. The
+// release logic is the pipeline-steps command line; this file only orders its steps.
 
 def call(Map cfg = [:]) {
     if (!cfg.app) {
@@ -28,8 +29,16 @@ def call(Map cfg = [:]) {
             common[key] = cfg[key]
         }
     }
-    Closure runStep = { String name, Map more = [:] ->
+    // Every argument is passed: Jenkins' interpreter (CPS) does not apply the default values of closure
+    // parameters, so `{ String name, Map more = [:] -> }` called with one argument gets more == null.
+    Closure runStep = { String name, Map more ->
         return pipelineStep(common + [step: name, dryRun: params.DRY_RUN] + more)
+    }
+    // A dry run passes no milestone: it would abort an older, real release still waiting for the lock.
+    Closure milestoneUnlessDryRun = { int ordinal, String label ->
+        if (!params.DRY_RUN) {
+            milestone(ordinal: ordinal, label: label)
+        }
     }
 
     pipeline {
@@ -41,12 +50,16 @@ def call(Map cfg = [:]) {
         environment {
             // The `input` of releaseApproval is the gate: `step confirm` e-mails a link to it and hands over.
             PIPELINE_STEPS_CONFIRM_MODE = 'jenkins'
+            // How long releaseApproval waits: `step confirm` warns when the release lock would expire first.
+            PIPELINE_STEPS_GATE_TIMEOUT = "${approvalMinutes}m"
             PIPELINE_STEPS_IMAGE = "${params.IMAGE ?: ''}"
             PIPELINE_STEPS_RUN_ID = "${env.BUILD_TAG}"
         }
         options {
             lock(resource: "release-${app}", inversePrecedence: true)
             buildDiscarder(logRotator(numToKeepStr: '50'))
+            // Stashes outlive the build, so Restart from Stage at Confirm or Release finds the state.
+            preserveStashes()
         }
         stages {
             stage('Stage') {
@@ -54,21 +67,24 @@ def call(Map cfg = [:]) {
                 stages {
                     stage('Pre-clean') {
                         steps {
+                            // First inside the lock: an older build that got the lock after a newer one passed
+                            // this stops here, before it deploys into the newer build's rollback target.
+                            script { milestoneUnlessDryRun(10, 'Start') }
                             dir('reports') { deleteDir() }
-                            script { runStep('pre-clean') }
+                            script { runStep('pre-clean', [:]) }
                         }
                     }
                     stage('Prepare Image') {
-                        steps { script { runStep('prepare-image') } }
+                        steps { script { runStep('prepare-image', [:]) } }
                     }
                     stage('Check Env') {
-                        steps { script { runStep('check-env') } }
+                        steps { script { runStep('check-env', [:]) } }
                     }
                     stage('Deploy') {
-                        steps { script { runStep('deploy') } }
+                        steps { script { runStep('deploy', [:]) } }
                     }
                     stage('Verify Staged') {
-                        steps { script { runStep('verify-staged') } }
+                        steps { script { runStep('verify-staged', [:]) } }
                     }
                 }
                 post {
@@ -80,7 +96,7 @@ def call(Map cfg = [:]) {
             stage('Confirm') {
                 agent none
                 steps {
-                    milestone(ordinal: 10, label: 'Confirm')
+                    script { milestoneUnlessDryRun(20, 'Confirm') }
                     node(agentLabel) {
                         checkout scm
                         dir('reports') { deleteDir() }
@@ -93,33 +109,17 @@ def call(Map cfg = [:]) {
                         }
                     }
                 }
-                post {
-                    // The approval said no (rejected, timed out, aborted): the cluster's release lock, kept while
-                    // a person looked at the staged role, is still this run's (PIPELINE_STEPS_RUN_ID). Give it
-                    // back, so the next build need not wait for it to expire. A dry run takes no lock; later
-                    // stages need no such post, since each step gives the lock back itself when it fails.
-                    unsuccessful {
-                        script {
-                            if (!params.DRY_RUN) {
-                                node(agentLabel) {
-                                    checkout scm
-                                    runStep('unlock', [dryRun: false])
-                                }
-                            }
-                        }
-                    }
-                }
             }
             stage('Release') {
                 agent { label agentLabel }
                 stages {
                     stage('Switch') {
                         steps {
-                            milestone(ordinal: 20, label: 'Switch')
+                            script { milestoneUnlessDryRun(30, 'Switch') }
                             dir('reports') { deleteDir() }
                             unstash stashName
                             script {
-                                runStep('switch')
+                                runStep('switch', [:])
                                 env.PUBLIC_SWITCHED = params.DRY_RUN ? 'false' : 'true'
                             }
                         }
@@ -139,7 +139,7 @@ def call(Map cfg = [:]) {
                         }
                     }
                     stage('Post-clean') {
-                        steps { script { runStep('post-clean') } }
+                        steps { script { runStep('post-clean', [:]) } }
                     }
                 }
                 post {
@@ -165,6 +165,19 @@ def call(Map cfg = [:]) {
                     }
                     junit allowEmptyResults: true, testResults: 'reports/*.xml'
                     archiveArtifacts artifacts: 'reports/**, .pipeline-steps/state/**', allowEmptyArchive: true
+                }
+            }
+            // The build ended early (the approval said no, or an abort or failure between two steps): the
+            // cluster's release lock may still be this run's (PIPELINE_STEPS_RUN_ID) with no step running to give
+            // it back. `unlock` gives back only a lock this run holds. A dry run takes no lock.
+            unsuccessful {
+                script {
+                    if (!params.DRY_RUN) {
+                        node(agentLabel) {
+                            checkout scm
+                            runStep('unlock', [dryRun: false])
+                        }
+                    }
                 }
             }
         }

@@ -11,15 +11,16 @@ import groovy.transform.Field
 
 // Extra flags arrive one a line in PS_FLAGS and are appended to the argument list as they are.
 // `rollback` and `unlock` are commands of their own, not steps: they write no reports (they print what
-// they did), so they get no report flags.
+// they did), so they get no report flags. PS_CONFIG, PS_STATE and PS_FLAGS may be unset: withEnv removes a
+// variable whose value is empty, so under `set -u` they are read as ${NAME-}.
 @Field static final String SCRIPT = '''\
 set -eu
 case "$PS_STEP" in
     rollback | unlock) set -- "$PS_STEP" ;;
     *) set -- step "$PS_STEP" ;;
 esac
-[ -z "$PS_CONFIG" ] || set -- "$@" -c "$PS_CONFIG"
-[ -z "$PS_STATE" ] || set -- "$@" --state "$PS_STATE"
+[ -z "${PS_CONFIG-}" ] || set -- "$@" -c "$PS_CONFIG"
+[ -z "${PS_STATE-}" ] || set -- "$@" --state "$PS_STATE"
 case "$PS_STEP" in
     rollback | unlock) ;;
     *) set -- "$@" --junit-xml "$PS_REPORTS/$PS_STEP.xml" --report "$PS_REPORTS/$PS_STEP.json" ;;
@@ -27,7 +28,7 @@ esac
 while IFS= read -r arg; do
     [ -z "$arg" ] || set -- "$@" "$arg"
 done <<PS_FLAGS_END
-$PS_FLAGS
+${PS_FLAGS-}
 PS_FLAGS_END
 pipeline-steps "$@"
 '''

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 
-from pipeline_steps import approvals
+from pipeline_steps import approvals, release_lock
+from pipeline_steps.ci.gate_timeout import GATE_TIMEOUT_ENV, gate_outlives_lock
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import ApprovalRejected, ConfigError, NotificationError, PipelineError
 from pipeline_steps.notify.approval_message import ApprovalRequest, approval_link, build_message
@@ -42,6 +43,10 @@ def plan(ctx: ReleaseContext) -> Plan:
             noop=True,
             facts={"approval": "auto"},
         )
+    if settings.mode in ("jenkins", "github"):
+        gate = gate_outlives_lock(ctx.env.get(GATE_TIMEOUT_ENV), release_lock.duration_for(ctx.config))
+        if gate:
+            ctx.warn(gate)
     mail = _mail_settings(ctx)
     changes = [f"e-mail {', '.join(mail.recipients)}"] if mail else []
     if mail and mail.security.value == "none":

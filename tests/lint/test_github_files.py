@@ -159,7 +159,7 @@ def test_a_rejected_approval_gives_back_the_release_lock() -> None:
     stage that failed (its step gave the lock back) or a dry run (no lock), or an approval, it does not run."""
     jobs = release_workflow()["jobs"]
     job = jobs["unlock-on-rejection"]
-    assert set(job["needs"]) == {"stage", "confirm"}
+    assert set(job["needs"]) == {"stage", "confirm", "release"}
     assert "environment" not in job, "the unlock must not wait for a reviewer"
     [step] = action_steps(job)
     assert step["with"]["step"] == "unlock"
@@ -167,10 +167,12 @@ def test_a_rejected_approval_gives_back_the_release_lock() -> None:
     assert not {"image", "approve", "dry-run"} & set(step["with"])
     results = ["success", "failure", "cancelled", "skipped"]
     for stage, confirm, dry_run in itertools.product(results, results, [False, True]):
-        context = {"needs.stage.result": stage, "needs.confirm.result": confirm, "inputs.dry-run": dry_run}
-        expected = stage == "success" and confirm in ("failure", "cancelled") and not dry_run
+        release = "success" if confirm == "success" else "skipped"  # tests/lint/test_github_release.py: the rest
+        context = {"needs.stage.result": stage, "needs.confirm.result": confirm, "inputs.dry-run": dry_run,
+                   "needs.release.result": release}  # fmt: skip
+        expected = stage == "success" and confirm != "success" and not dry_run
         assert job_runs(job["if"], context) == expected, context
     # The jobs after confirm never run on a rejection, so none of them would give the lock back.
     assert "confirm" in jobs["release"]["needs"]
-    skipped = {"needs.release.result": "skipped", "needs.release.outputs.needs-rollback": ""}
+    skipped = {"needs.release.result": "skipped", "needs.release.outputs.needs-rollback": "", "inputs.dry-run": False}
     assert not job_runs(jobs["rollback-on-failure"]["if"], skipped)
