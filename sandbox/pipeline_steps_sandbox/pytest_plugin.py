@@ -45,23 +45,77 @@ def _progress(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """The sandbox, started once per test run; or the cluster PIPELINE_STEPS_E2E_KUBECONFIG names."""
+    """The sandbox, started once per test run; or the cluster PIPELINE_STEPS_E2E_KUBECONFIG names.
+
+    Under pytest-xdist (`-n N`) the workers share one sandbox: the first to need it starts it, each one
+    registers as a user, and the last to finish stops it."""
     from pipeline_steps_sandbox.cluster import Cluster  # noqa: PLC0415
-    from pipeline_steps_sandbox.launcher import Launcher, marked_processes, resolve_bin_dir  # noqa: PLC0415
+    from pipeline_steps_sandbox.launcher import resolve_bin_dir  # noqa: PLC0415
 
     external = os.environ.get(EXTERNAL_KUBECONFIG_ENV)
     if external:
         yield Cluster.connect(Path(external), None, shutil.which("kubectl") or "kubectl")
         return
     bin_dir = resolve_bin_dir(None, progress=_progress)
-    launcher = Launcher(tmp_path_factory.mktemp("sandbox"))
-    launcher.up(nodes=int(str(request.config.getini("sandbox_nodes"))), bin_dir=str(bin_dir))
-    try:
+    nodes = int(str(request.config.getini("sandbox_nodes")))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Every worker's base temp sits in one directory of the run: the shared sandbox lives beside them.
+        shared = tmp_path_factory.getbasetemp().parent / "shared-sandbox"
+        with _SharedSandbox(shared, nodes, bin_dir) as launcher:
+            yield Cluster.connect(launcher.layout.kubeconfig, launcher, str(bin_dir / "kubectl"))
+        return
+    with _OwnSandbox(tmp_path_factory.mktemp("sandbox"), nodes, bin_dir) as launcher:
         yield Cluster.connect(launcher.layout.kubeconfig, launcher, str(bin_dir / "kubectl"))
-    finally:
-        launcher.down(quiet=True)
-        leftovers = marked_processes(launcher.layout.root)
+
+
+class _OwnSandbox:
+    """A sandbox this process starts and stops."""
+
+    def __init__(self, root: Path, nodes: int, bin_dir: Path) -> None:
+        from pipeline_steps_sandbox.launcher import Launcher  # noqa: PLC0415
+
+        self.launcher = Launcher(root)
+        self.nodes, self.bin_dir = nodes, bin_dir
+
+    def __enter__(self) -> Launcher:
+        self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir))
+        return self.launcher
+
+    def __exit__(self, *_: object) -> None:
+        from pipeline_steps_sandbox.launcher import marked_processes  # noqa: PLC0415
+
+        self.launcher.down(quiet=True)
+        leftovers = marked_processes(self.launcher.layout.root)
         assert not leftovers, f"sandbox down left processes behind: {leftovers}"
+
+
+class _SharedSandbox(_OwnSandbox):
+    """One sandbox for all xdist workers: a lock file guards starting it, a users file counts who needs it."""
+
+    def __init__(self, root: Path, nodes: int, bin_dir: Path) -> None:
+        from filelock import FileLock  # noqa: PLC0415
+
+        root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root / "sandbox", nodes, bin_dir)
+        self.lock = FileLock(str(root / "lock"))
+        self.users = root / "users"
+
+    def _count(self, change: int) -> int:
+        count = (int(self.users.read_text() or 0) if self.users.exists() else 0) + change
+        self.users.write_text(str(count))
+        return count
+
+    def __enter__(self) -> Launcher:
+        with self.lock:
+            if not self.launcher.status().get("running"):
+                self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir))
+            self._count(+1)
+        return self.launcher
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            if self._count(-1) == 0:
+                super().__exit__(*exc)
 
 
 @pytest.fixture
