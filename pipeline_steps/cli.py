@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sandbox":
             from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
 
+            if not sandbox_cli.installed() and {"-h", "--help"} & set(args.sandbox_args):
+                print(f"pipeline-steps sandbox: {sandbox_cli.INSTALL_HINT}")
+                return int(ExitCode.OK)
             return sandbox_cli.run(args)
         if args.command == "jenkins":
             from pipeline_steps import cli_ci  # noqa: PLC0415

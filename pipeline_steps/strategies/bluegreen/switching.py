@@ -8,6 +8,7 @@ import time
 from typing import Any, NoReturn
 
 from pipeline_steps.errors import ConfigError, PipelineError, RolloutFailed, SwitchedBack
+from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen.endpoints import wait_endpoints
@@ -26,7 +27,9 @@ def plan_switch(roles: Roles) -> Plan:
     active = roles.active_role(service)
     label, name = roles.settings.role_label, roles.settings.public_service
     if active == target:
-        return Plan(f"role {target} is already public", noop=True, facts={"switched": False})
+        # Already public: by this run's own switch (killed after it and run again), or before this run.
+        facts: FactUpdates = {} if roles.ctx.facts.switched else {"switched": False}
+        return Plan(f"role {target} is already public", noop=True, facts=facts)
     if service is None:
         change = f"create Service/{name} selecting {label}={target}"
     else:
