@@ -22,8 +22,12 @@ pytest_plugins = ["pytester"]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+        path = str(item.fspath).replace(os.sep, "/")
+        if "tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+        # Parallel runs (`-n N --dist loadgroup`) keep each file on one worker, so its module fixtures are
+        # made once; the install tests share one built wheel and venv, so they form one group.
+        item.add_marker(pytest.mark.xdist_group("tests/install" if "tests/install/" in path else path))
 
 
 @pytest.fixture
