@@ -43,7 +43,10 @@ INSTALL_HINT = f"act is built with `go install {ACT_MODULE}@v{ACT_VERSION}`: nee
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("PIPELINE_STEPS_CACHE") or Path.home() / ".cache" / "pipeline-steps")
+    """Where the sandbox's build.sh keeps its binaries too: $PIPELINE_STEPS_CACHE, else <XDG cache>/pipeline-steps."""
+    if os.environ.get("PIPELINE_STEPS_CACHE"):
+        return Path(os.environ["PIPELINE_STEPS_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pipeline-steps"
 
 
 def act_binary() -> Path:
