@@ -226,9 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline_steps import cli_sandbox as sandbox_cli  # noqa: PLC0415
 
             if not sandbox_cli.installed() and {"-h", "--help"} & set(args.sandbox_args):
-                print(
-                    f"usage: pipeline-steps sandbox ...\n\nThe local Kubernetes sandbox is not installed; {sandbox_cli.INSTALL_HINT}."
-                )
+                print("usage: pipeline-steps sandbox ...\n")
+                print(f"The local Kubernetes sandbox is not installed; {sandbox_cli.INSTALL_HINT}.")
                 return int(ExitCode.OK)
             return sandbox_cli.run(args)
         if args.command == "jenkins":
