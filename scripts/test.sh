@@ -31,6 +31,11 @@ say "mypy"
 mypy pipeline_steps sandbox/pipeline_steps_sandbox tests benchmarks
 say "lint-imports"
 lint-imports
-say "pytest"
-pytest "$@"
+# The end-to-end tests mostly wait on the cluster: parallel workers share one sandbox, each file on one
+# worker (tests/conftest.py). PYTEST_WORKERS=0 runs them one after another.
+workers=${PYTEST_WORKERS:-3}
+parallel=()
+[[ $workers != 0 ]] && parallel=(-n "$workers" --dist loadgroup)
+say "pytest (${workers} workers)"
+pytest "${parallel[@]}" "$@"
 say "all green in $((SECONDS - started))s"
