@@ -1,0 +1,239 @@
+"""Network namespaces for the sandbox's real data plane: a node namespace per Node, a pod namespace per pod.
+
+What a CNI's point-to-point plugin gives a node, built with `ip`: every node namespace hangs off the
+host on a veth pair, every pod namespace off its node on another, each pod with its own address from
+the node's pod CIDR and routes both ways; no bridge, so kube-proxy's rules see every packet without
+br_netfilter. The node namespace forwards (its own `ip_forward`, not the host's) and is where
+kube-proxy writes its rules, so nothing is ever written to the host's tables.
+
+The address plan lives in the sandbox's own 10.<net>.0.0/16 (<net> is claimed per sandbox, see
+addresses.py): node <i>'s pods take 10.<net>.<i>.0/24 (gateway .1), LoadBalancer addresses
+10.<net>.0.0/24, and the host and node ends of node <i>'s veth 10.<net>.254.<i> and 10.<net>.255.<i>.
+Before anything else the host gets an `unreachable` route for the whole /16, so that a half-built
+or half-removed sandbox can never send those addresses out of the machine; the more specific routes
+into the node namespaces win over it while they exist.
+
+Every name starts with `psd<net>` (namespaces `psd<net>-...`, host links `psd<net>n<i>`) so that
+`inventory` finds exactly what this sandbox added and `teardown` removes exactly that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from pipeline_steps_sandbox.launcher import SandboxError
+
+NAME_PREFIX = "psd"
+#: Pod hosts on a node: .1 is the node's gateway address.
+POD_HOSTS = range(2, 255)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The names and addresses of one sandbox's namespaces, all derived from its network octet."""
+
+    net: int
+
+    @property
+    def prefix(self) -> str:
+        return f"{NAME_PREFIX}{self.net}"
+
+    @property
+    def guard_cidr(self) -> str:
+        return f"10.{self.net}.0.0/16"
+
+    @property
+    def cluster_cidr(self) -> str:
+        return f"10.{self.net}.0.0/16"
+
+    @property
+    def load_balancer_cidr(self) -> str:
+        return f"10.{self.net}.0.0/24"
+
+    def load_balancer_ip(self, index: int) -> str:
+        if not 1 <= index <= 254:
+            raise SandboxError("the sandbox has room for 254 LoadBalancer addresses")
+        return f"10.{self.net}.0.{index}"
+
+    def node_namespace(self, node: int) -> str:
+        return f"{self.prefix}-node{node}"
+
+    def host_link(self, node: int) -> str:
+        return f"{self.prefix}n{node}"
+
+    def host_side_ip(self, node: int) -> str:
+        return f"10.{self.net}.254.{node}"
+
+    def node_side_ip(self, node: int) -> str:
+        return f"10.{self.net}.255.{node}"
+
+    def node_gateway(self, node: int) -> str:
+        return f"10.{self.net}.{node}.1"
+
+    def pod_cidr(self, node: int) -> str:
+        return f"10.{self.net}.{node}.0/24"
+
+    def pod_namespace(self, node: int, host: int) -> str:
+        return f"{self.prefix}-n{node}p{host}"
+
+    def pod_link(self, node: int, host: int) -> str:
+        """The node end of a pod's veth (the pod end is always eth0)."""
+        return f"{self.prefix}n{node}p{host}"
+
+    def pod_ip(self, node: int, host: int) -> str:
+        if host not in POD_HOSTS:
+            raise SandboxError(f"pod host number {host} is outside {POD_HOSTS.start}-{POD_HOSTS.stop - 1}")
+        return f"10.{self.net}.{node}.{host}"
+
+
+def ip(*args: str) -> str:
+    """Run `ip` and return its output; a failure names the command and what `ip` said."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SandboxError(f"`ip {' '.join(args)}` failed: {result.stderr.strip() or result.returncode}")
+    return result.stdout
+
+
+def in_namespace(namespace: str, argv: list[str]) -> list[str]:
+    """The command line that runs `argv` inside a namespace."""
+    return ["ip", "netns", "exec", namespace, *argv]
+
+
+def add_guard(plan: NetworkPlan) -> None:
+    """First thing, always: the sandbox's whole range is unreachable from the host unless routed in."""
+    ip("route", "replace", "unreachable", plan.guard_cidr)
+
+
+def add_node(plan: NetworkPlan, node: int) -> str:
+    """A node namespace, linked to the host; its pod CIDR and the LoadBalancer range routed into it.
+
+    The LoadBalancer range goes to the first node added: kube-proxy on every node programs every
+    LoadBalancer address, so one entry point is enough.
+    """
+    namespace, link = plan.node_namespace(node), plan.host_link(node)
+    host_ip, node_ip = plan.host_side_ip(node), plan.node_side_ip(node)
+    ip("netns", "add", namespace)
+    ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+    ip("addr", "add", host_ip, "peer", node_ip, "dev", link)
+    ip("link", "set", link, "up")
+    ip("-n", namespace, "link", "set", "lo", "up")
+    ip("-n", namespace, "addr", "add", node_ip, "peer", host_ip, "dev", "eth0")
+    ip("-n", namespace, "link", "set", "eth0", "up")
+    # The gateway address pods route through; on lo, so every pod veth answers ARP for it.
+    ip("-n", namespace, "addr", "add", f"{plan.node_gateway(node)}/32", "dev", "lo")
+    _sysctl(namespace, "net.ipv4.ip_forward", "1")
+    ip("route", "replace", plan.pod_cidr(node), "via", node_ip, "dev", link)
+    if "via" not in ip("route", "show", plan.load_balancer_cidr):
+        ip("route", "replace", plan.load_balancer_cidr, "via", node_ip, "dev", link)
+    return namespace
+
+
+def add_pod(plan: NetworkPlan, node: int, host: int) -> tuple[str, str]:
+    """A pod namespace on a node, with its address; returns (namespace, pod IP)."""
+    namespace, link, pod_ip = plan.pod_namespace(node, host), plan.pod_link(node, host), plan.pod_ip(node, host)
+    node_namespace, gateway = plan.node_namespace(node), plan.node_gateway(node)
+    ip("netns", "add", namespace)
+    ip("link", "add", link, "netns", node_namespace, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+    # The gateway address on the node end too: masquerading a pod's hairpin connection (to a Service
+    # it backs itself) takes its source address from the interface the packet leaves by.
+    ip("-n", node_namespace, "addr", "add", f"{gateway}/32", "dev", link)
+    ip("-n", node_namespace, "link", "set", link, "up")
+    ip("-n", node_namespace, "route", "add", f"{pod_ip}/32", "dev", link, "src", gateway)
+    ip("-n", namespace, "link", "set", "lo", "up")
+    ip("-n", namespace, "addr", "add", f"{pod_ip}/32", "dev", "eth0")
+    ip("-n", namespace, "link", "set", "eth0", "up")
+    ip("-n", namespace, "route", "add", f"{gateway}/32", "dev", "eth0", "scope", "link")
+    ip("-n", namespace, "route", "add", "default", "via", gateway, "dev", "eth0", "src", pod_ip)
+    return namespace, pod_ip
+
+
+def remove_pod(plan: NetworkPlan, node: int, host: int) -> None:
+    namespace = plan.pod_namespace(node, host)
+    _stop_processes(namespace)
+    # Deleting the namespace takes its eth0, and with it the node end and the node's route to the pod.
+    ip("netns", "delete", namespace)
+
+
+@dataclass
+class Inventory:
+    """What of the sandbox's network is present on the machine, as `ip` lists it."""
+
+    namespaces: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.namespaces or self.links or self.routes)
+
+
+def inventory(plan: NetworkPlan) -> Inventory:
+    """Every namespace, host link and host route of this sandbox's network."""
+    namespaces = [line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()]
+    links = [line.split(":")[1].strip().split("@")[0] for line in ip("-o", "link", "show").splitlines()]
+    range_start = f"10.{plan.net}."
+    routes = [line.strip() for line in ip("route", "show").splitlines() if range_start in line]
+    return Inventory(
+        namespaces=sorted(n for n in namespaces if n.startswith(f"{plan.prefix}-")),
+        links=sorted(n for n in links if n.startswith(f"{plan.prefix}n")),
+        routes=sorted(routes),
+    )
+
+
+def teardown(plan: NetworkPlan, timeout: float = 10.0) -> Inventory:
+    """Remove everything `inventory` finds, the guard route last; returns what was left (empty if all went)."""
+    found = inventory(plan)
+    for namespace in found.namespaces:
+        _stop_processes(namespace)
+    # Pods first, then nodes: a node's namespace holds the node ends of its pods' veths.
+    for namespace in sorted(found.namespaces, key=lambda n: "-node" in n):
+        ip("netns", "delete", namespace)
+    for link in found.links:
+        # Gone already when its namespace went first; that is what we want either way.
+        subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
+    # Namespaces go away asynchronously once their last process has; their links and routes with them.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = inventory(plan)
+        if not left.links and not left.namespaces and _only_guard(left, plan):
+            break
+        time.sleep(0.1)
+    for route in inventory(plan).routes:
+        ip("route", "delete", *route.split())
+    return inventory(plan)
+
+
+def _only_guard(found: Inventory, plan: NetworkPlan) -> bool:
+    return all(route.startswith(f"unreachable {plan.guard_cidr}") for route in found.routes)
+
+
+def _sysctl(namespace: str, key: str, value: str) -> None:
+    """A per-namespace sysctl; `/proc/sys/net` shows the namespace of the process that writes it."""
+    result = subprocess.run(
+        in_namespace(namespace, ["sysctl", "-qw", f"{key}={value}"]), capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        raise SandboxError(f"could not set {key}={value} in {namespace}: {result.stderr.decode().strip()}")
+
+
+def _stop_processes(namespace: str, grace: float = 3.0) -> None:
+    """SIGTERM every process in a namespace, SIGKILL what is left after the grace period."""
+
+    def pids() -> list[int]:
+        result = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False)
+        return [int(p) for p in result.stdout.split()]
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        running = pids()
+        if not running:
+            return
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
