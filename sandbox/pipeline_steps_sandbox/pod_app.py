@@ -13,6 +13,14 @@ the container's environment in the pod spec, so a test can stage a bad or an ung
                                     exit: exit at once, dropping open requests;
                                     ignore: keep serving until SIGKILL
   SANDBOX_EXIT_CODE=<code>          exit with this code right after start (a crashing release)
+  SANDBOX_KEEPALIVE_ON_SIGTERM=notify|abrupt
+                                    connections are kept alive (HTTP/1.1); while draining,
+                                    notify (default): every answer carries `Connection: close`, and a
+                                    connection idle at SIGTERM may still send one last request within
+                                    SANDBOX_DRAIN_LINGER seconds (default 2) before it is closed;
+                                    abrupt: idle connections are closed at once, as servers do that
+                                    do not say goodbye
+  SANDBOX_KEEPALIVE_TIMEOUT=<s>     close a connection idle this long (default 60)
 
 Variables starting with SANDBOX_POD_ are set by the agent itself, never by a pod spec.
 """
@@ -22,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -70,11 +79,43 @@ class _Settings:
         self.on_sigterm = env.get("SANDBOX_ON_SIGTERM", "drain")
         exit_code = env.get("SANDBOX_EXIT_CODE", "")
         self.exit_code = int(exit_code) if exit_code else None
+        self.keepalive_on_sigterm = env.get("SANDBOX_KEEPALIVE_ON_SIGTERM", "notify")
+        self.drain_linger = float(env.get("SANDBOX_DRAIN_LINGER", "2") or 2)
+        self.keepalive_timeout = float(env.get("SANDBOX_KEEPALIVE_TIMEOUT", "60") or 60)
 
 
-def _handler(settings: _Settings) -> type[BaseHTTPRequestHandler]:
+_IDLE_TICK = 0.1
+
+
+def _handler(settings: _Settings, terminating: threading.Event) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "sandbox-pod/1"
+        # Keep-alive, as Tomcat, nginx and gunicorn answer.
+        protocol_version = "HTTP/1.1"
+
+        def handle(self) -> None:
+            self.close_connection = True
+            self.handle_one_request()
+            while not self.close_connection and self._next_request_arrives():
+                self.handle_one_request()
+
+        def _next_request_arrives(self) -> bool:
+            """Wait on an idle connection; False when it is time to close it instead."""
+            idle_since = time.monotonic()
+            draining_since: float | None = None
+            while True:
+                readable, _, _ = select.select([self.connection], [], [], _IDLE_TICK)
+                if readable:
+                    return True
+                now = time.monotonic()
+                if now - idle_since > settings.keepalive_timeout:
+                    return False
+                if terminating.is_set():
+                    if settings.keepalive_on_sigterm == "abrupt":
+                        return False
+                    draining_since = draining_since or now
+                    if now - draining_since > settings.drain_linger:
+                        return False
 
         def _answer(self) -> None:
             is_probe = self.headers.get("User-Agent", "").startswith(_PROBE_AGENT_PREFIX)
@@ -89,6 +130,10 @@ def _handler(settings: _Settings) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if terminating.is_set():
+                # Draining: tell the client to open its next connection elsewhere.
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
@@ -129,7 +174,7 @@ def main() -> int:
             return 0
 
     servers = []
-    handler = _handler(settings)
+    handler = _handler(settings, terminating)
     for port in settings.ports:
         server = ThreadingHTTPServer((settings.host, port), handler)
         # Open requests finish before server_close returns: that is what draining means.
