@@ -21,7 +21,10 @@ from pipeline_steps_sandbox.addresses import network_claim_ip, pod_virtual_ip
 from pipeline_steps_sandbox.containers import NodeContext
 from pipeline_steps_sandbox.informer import Informer
 from pipeline_steps_sandbox.layout import Layout
+from pipeline_steps_sandbox.lb_addresses import LoadBalancerAddresses
+from pipeline_steps_sandbox.netns import NetworkPlan
 from pipeline_steps_sandbox.nodes import NodeKeeper
+from pipeline_steps_sandbox.pod_network import PodNetworks
 from pipeline_steps_sandbox.pod_runner import PodRunner
 from pipeline_steps_sandbox.proxy import DEFAULT_PROPAGATION_DELAY, ServiceProxy
 from pipeline_steps_sandbox.sockets import hold_address
@@ -62,8 +65,17 @@ class IpAllocator:
 class PodSupervisor:
     """Starts a PodRunner for each pod bound to one of our nodes, and hands it updates."""
 
-    def __init__(self, api: client.ApiClient, layout: Layout, names: list[str], net: int, kube_version: str) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        layout: Layout,
+        names: list[str],
+        net: int,
+        kube_version: str,
+        pod_network: PodNetworks | None = None,
+    ) -> None:
         self.api = api
+        self.pod_network = pod_network
         self.layout = layout
         self.index = {name: i for i, name in enumerate(names, start=1)}
         self.kube_version = kube_version
@@ -110,6 +122,7 @@ class PodSupervisor:
             sandbox_root=self.layout.root,
             pod_logs=self.layout.pods,
             kube_version=self.kube_version,
+            pod_network=self.pod_network,
         )
 
         def on_exit(runner: PodRunner) -> None:
@@ -117,6 +130,8 @@ class PodSupervisor:
                 self.runners.pop(runner.uid, None)
                 if not runner.pod_deleted:
                     self._finished.add(runner.uid)
+            if self.pod_network is not None:
+                self.pod_network.remove(ip)
             self.ips.release(node_index, ip)
 
         return PodRunner(node, pod, ip, on_exit=on_exit)
@@ -147,15 +162,25 @@ def run(args: argparse.Namespace) -> None:
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    proxy = ServiceProxy(api, args.net, loop, propagation_delay=args.proxy_delay)
-    pods = PodSupervisor(api, layout, names, args.net, args.kube_version)
     core = client.CoreV1Api(api)
     discovery = client.DiscoveryV1Api(api)
-    informers = [
-        Informer("endpointslices", discovery.list_endpoint_slice_for_all_namespaces, proxy.on_slice, stop),
-        Informer("services", core.list_service_for_all_namespaces, proxy.on_service, stop),
-        Informer("pods", core.list_pod_for_all_namespaces, pods.on_pod, stop, field_selector="spec.nodeName!="),
-    ]
+    proxy: ServiceProxy | None = None
+    if args.data_plane == "kube-proxy":
+        # kube-proxy (started by the launcher, one per node namespace) carries Service traffic.
+        plan = NetworkPlan(args.net)
+        pods = PodSupervisor(api, layout, names, args.net, args.kube_version, pod_network=PodNetworks(plan))
+        addresses = LoadBalancerAddresses(api, plan)
+        informers = [Informer("services", core.list_service_for_all_namespaces, addresses.on_service, stop)]
+    else:
+        proxy = ServiceProxy(api, args.net, loop, propagation_delay=args.proxy_delay)
+        pods = PodSupervisor(api, layout, names, args.net, args.kube_version)
+        informers = [
+            Informer("endpointslices", discovery.list_endpoint_slice_for_all_namespaces, proxy.on_slice, stop),
+            Informer("services", core.list_service_for_all_namespaces, proxy.on_service, stop),
+        ]
+    informers.append(
+        Informer("pods", core.list_pod_for_all_namespaces, pods.on_pod, stop, field_selector="spec.nodeName!=")
+    )
     for informer in informers:
         informer.start()
 
@@ -170,7 +195,8 @@ def run(args: argparse.Namespace) -> None:
 
     log.info("agent stopping: killing pods")
     pods.shutdown()
-    loop.run_until_complete(proxy.close())
+    if proxy is not None:
+        loop.run_until_complete(proxy.close())
     if args.deregister:
         keeper.deregister()
     claim.close()
@@ -188,6 +214,12 @@ def main() -> None:
         type=float,
         default=DEFAULT_PROPAGATION_DELAY,
         help="seconds between an EndpointSlice change and the proxy acting on it",
+    )
+    parser.add_argument(
+        "--data-plane",
+        choices=("python", "kube-proxy"),
+        default="python",
+        help="who carries Service traffic: the Python service proxy, or kube-proxy with pods in network namespaces",
     )
     parser.add_argument("--deregister", action="store_true", help="delete the Nodes on the way out")
     args = parser.parse_args()

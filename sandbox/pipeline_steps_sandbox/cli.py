@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the service proxy takes to act on an endpoint change (default 0.5), "
         "standing in for kube-proxy's sync",
     )
+    up.add_argument(
+        "--data-plane",
+        choices=("python", "kube-proxy"),
+        default="python",
+        help="who carries Service traffic: the Python service proxy (default), or the real kube-proxy "
+        "with pods in network namespaces (root; see docs/sandbox.md)",
+    )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the whole start-up")
     down = verbs.add_parser("down", help="stop everything the sandbox started")
     status = verbs.add_parser("status", help="show whether the sandbox runs and where (exit code 10: it does not)")
@@ -71,7 +78,13 @@ def _say(message: str) -> None:
 
 
 def _up(launcher: Launcher, args: argparse.Namespace) -> ExitCode:
-    state = launcher.up(nodes=args.nodes, bin_dir=args.bin_dir, timeout=args.timeout, proxy_delay=args.proxy_delay)
+    state = launcher.up(
+        nodes=args.nodes,
+        bin_dir=args.bin_dir,
+        timeout=args.timeout,
+        proxy_delay=args.proxy_delay,
+        data_plane=args.data_plane,
+    )
     print(f"Kubernetes v{state.kube_version} sandbox is up in {state.startup_seconds['total']:.1f}s.")
     print(f"  nodes:      {', '.join(state.nodes)}")
     print(f"  apiserver:  {state.apiserver_url}")

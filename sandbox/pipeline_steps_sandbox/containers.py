@@ -8,11 +8,14 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
 from pipeline_steps_sandbox.probes import ProbeState
+
+if TYPE_CHECKING:
+    from pipeline_steps_sandbox.pod_network import PodNetworks
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class NodeContext:
     sandbox_root: Path
     pod_logs: Path
     kube_version: str
+    #: Pods in network namespaces of their own (the kube-proxy data plane); None: loopback twins.
+    pod_network: PodNetworks | None = None
 
 
 def prestop_seconds(container: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:

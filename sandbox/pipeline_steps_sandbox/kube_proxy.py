@@ -22,13 +22,12 @@ from pathlib import Path
 
 from pipeline_steps_sandbox import netns
 from pipeline_steps_sandbox.launcher import SandboxError
+from pipeline_steps_sandbox.layout import MARKER_ENV
 from pipeline_steps_sandbox.netns import NetworkPlan
 
 KUBE_PROXY_BIN_ENV = "PIPELINE_STEPS_KUBE_PROXY_BIN"
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build" / "build-kube-proxy.sh"
 MODES = ("nftables", "iptables")
-#: Marks every process the sandbox starts, so `down` finds them even when the launcher is gone.
-SANDBOX_DIR_ENV = "PIPELINE_STEPS_SANDBOX_DIR"
 
 
 def resolve_kube_proxy() -> Path:
@@ -123,7 +122,8 @@ class KubeProxyDataPlane:
 
     def _spawn(self, name: str, command: list[str]) -> int:
         log = (self.logs / f"{name}.log").open("ab")
-        env = dict(os.environ, **{SANDBOX_DIR_ENV: str(self.sandbox_dir)})
+        # The marker lets `down` find these even when the launcher that started them is gone.
+        env = dict(os.environ, **{MARKER_ENV: str(self.sandbox_dir)})
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )

@@ -17,12 +17,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline_steps_sandbox import control_plane as cp
 from pipeline_steps_sandbox.addresses import NETWORK_OCTETS, network_claim_ip
 from pipeline_steps_sandbox.certs import ADMIN, create_pki
 from pipeline_steps_sandbox.layout import MARKER_ENV, Layout, SandboxState
 from pipeline_steps_sandbox.sockets import hold_address, listening
+
+if TYPE_CHECKING:
+    from pipeline_steps_sandbox.kube_proxy import KubeProxyDataPlane
 
 #: The Go build of the control plane ships inside this package, next to its pinned Go modules.
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build" / "build.sh"
@@ -138,7 +142,12 @@ class Launcher:
     # -- up ---------------------------------------------------------------------------------------
 
     def up(
-        self, nodes: int = 3, bin_dir: str | None = None, timeout: float = 180.0, proxy_delay: float | None = None
+        self,
+        nodes: int = 3,
+        bin_dir: str | None = None,
+        timeout: float = 180.0,
+        proxy_delay: float | None = None,
+        data_plane: str = "python",
     ) -> SandboxState:
         existing = SandboxState.load(self.layout)
         if existing is not None and self._alive(existing):
@@ -163,7 +172,7 @@ class Launcher:
         cp.write_kubeconfigs(layout, apiserver_url)
         network_octet, claim = _claim_network_octet()
         try:
-            return self._start(layout, binaries, nodes, ports, network_octet, timeout, proxy_delay)
+            return self._start(layout, binaries, nodes, ports, network_octet, timeout, proxy_delay, data_plane)
         finally:
             claim.close()  # the agent holds its own claim from its first moment
 
@@ -176,6 +185,7 @@ class Launcher:
         network_octet: int,
         timeout: float,
         proxy_delay: float | None,
+        data_plane: str = "python",
     ) -> SandboxState:
         apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
         state = SandboxState(
@@ -187,8 +197,10 @@ class Launcher:
             nodes=[f"sandbox-node-{i}" for i in range(1, nodes + 1)],
             ports=ports.as_dict(),
             started_at=time.time(),
+            data_plane=data_plane,
         )
         state.save(layout)
+        kube_proxies = self._prepare_kube_proxy(state) if data_plane == "kube-proxy" else None
         deadline = time.monotonic() + timeout
         admin = _admin_ssl(layout)
         steps: list[tuple[str, list[str], Callable[[], str | None]]] = [
@@ -229,6 +241,7 @@ class Launcher:
                     "--kube-version",
                     state.kube_version,
                     *(["--proxy-delay", str(proxy_delay)] if proxy_delay is not None else []),
+                    *(["--data-plane", data_plane] if data_plane != "python" else []),
                 ],
                 lambda: self._check_nodes_ready(state, admin),
             ),
@@ -241,6 +254,14 @@ class Launcher:
                 state.save(layout)
                 self._wait(name, state.pids[name], check, deadline)
                 state.startup_seconds[name] = round(time.monotonic() - started, 2)
+            if kube_proxies is not None:
+                started = time.monotonic()
+                self.progress("starting kube-proxy in each node's network namespace")
+                for index, node_name in enumerate(state.nodes, start=1):
+                    kube_proxies.add_node(index, node_name)
+                for index in range(1, len(state.nodes) + 1):
+                    kube_proxies.wait_ready(index, timeout=max(1.0, deadline - time.monotonic()))
+                state.startup_seconds["kube-proxy"] = round(time.monotonic() - started, 2)
             started = time.monotonic()
             self._wait(
                 "default ServiceAccount",
@@ -328,12 +349,34 @@ class Launcher:
         for pid in marked_processes(self.layout.root):
             _stop_group(pid, grace=0)
             stopped.append(f"pid {pid}")
+        if state is not None and state.data_plane == "kube-proxy":
+            from pipeline_steps_sandbox import netns  # noqa: PLC0415 (netns imports this module)
+
+            left = netns.teardown(netns.NetworkPlan(state.network_octet))
+            stopped.append("network namespaces")
+            if not left.empty():
+                raise SandboxError(f"could not remove all of the sandbox's network: {left}")
         if state is not None:
             state.pids = {}
             state.save(self.layout)
         if not quiet and stopped:
             self.progress("stopped " + ", ".join(stopped))
         return stopped
+
+    def _prepare_kube_proxy(self, state: SandboxState) -> KubeProxyDataPlane:
+        """The guard route for the sandbox's range first, then kube-proxy's binary; nodes come later."""
+        from pipeline_steps_sandbox.kube_proxy import KubeProxyDataPlane  # noqa: PLC0415 (imports this module)
+        from pipeline_steps_sandbox.netns import NetworkPlan  # noqa: PLC0415
+
+        plane = KubeProxyDataPlane(
+            plan=NetworkPlan(state.network_octet),
+            kubeconfig=self.layout.kubeconfig,
+            apiserver_port=state.ports["apiserver"],
+            logs=self.layout.logs,
+            sandbox_dir=self.layout.root,
+        )
+        plane.start()
+        return plane
 
     def status(self) -> dict[str, object]:
         state = SandboxState.load(self.layout)

@@ -70,6 +70,8 @@ class SandboxState:
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
     startup_seconds: dict[str, float] = field(default_factory=dict)
+    #: "python" (the service proxy) or "kube-proxy" (network namespaces and the real kube-proxy).
+    data_plane: str = "python"
 
     def save(self, layout: Layout) -> None:
         tmp = layout.state_file.with_suffix(".tmp")

@@ -1,19 +1,21 @@
 """Network namespaces for the sandbox's real data plane: a node namespace per Node, a pod namespace per pod.
 
-What a CNI's point-to-point plugin gives a node, built with `ip`: every node namespace hangs off the
-host on a veth pair, every pod namespace off its node on another, each pod with its own address from
-the node's pod CIDR and routes both ways; no bridge, so kube-proxy's rules see every packet without
-br_netfilter. The node namespace forwards (its own `ip_forward`, not the host's) and is where
-kube-proxy writes its rules, so nothing is ever written to the host's tables.
+What a CNI's point-to-point plugin gives a node, built with `ip`: each pod namespace hangs off its
+node's namespace on a veth pair, with its own address from the node's pod CIDR and routes both ways;
+no bridge, so kube-proxy's rules see every packet without br_netfilter. The node namespaces hang
+off one router namespace per sandbox, the only one linked to the host, which forwards between
+nodes; every namespace forwards with its own `ip_forward`, the host's is never changed. The node
+namespace is where kube-proxy writes its rules, so nothing is ever written to the host's tables.
 
 The address plan lives in the sandbox's own 10.<net>.0.0/16 (<net> is claimed per sandbox, see
 addresses.py): node <i>'s pods take 10.<net>.<i>.0/24 (gateway .1), LoadBalancer addresses
-10.<net>.0.0/24, and the host and node ends of node <i>'s veth 10.<net>.254.<i> and 10.<net>.255.<i>.
+10.<net>.0.0/24; the router and node ends of node <i>'s veth are 10.<net>.254.<i> and
+10.<net>.255.<i>, the host and router ends of the host's veth 10.<net>.254.254 and 10.<net>.255.254.
 Before anything else the host gets an `unreachable` route for the whole /16, so that a half-built
 or half-removed sandbox can never send those addresses out of the machine; the more specific routes
-into the node namespaces win over it while they exist.
+into the router win over it while they exist.
 
-Every name starts with `psd<net>` (namespaces `psd<net>-...`, host links `psd<net>n<i>`) so that
+Every name starts with `psd<net>` (namespaces `psd<net>-...`, the host link `psd<net>r`) so that
 `inventory` finds exactly what this sandbox added and `teardown` removes exactly that.
 """
 
@@ -63,10 +65,28 @@ class NetworkPlan:
     def node_namespace(self, node: int) -> str:
         return f"{self.prefix}-node{node}"
 
-    def host_link(self, node: int) -> str:
+    @property
+    def router_namespace(self) -> str:
+        return f"{self.prefix}-router"
+
+    @property
+    def host_link(self) -> str:
+        """The host end of the veth into the router namespace."""
+        return f"{self.prefix}r"
+
+    @property
+    def host_ip(self) -> str:
+        return f"10.{self.net}.254.254"
+
+    @property
+    def router_host_side_ip(self) -> str:
+        return f"10.{self.net}.255.254"
+
+    def router_link(self, node: int) -> str:
+        """The router end of the veth into node <node>'s namespace."""
         return f"{self.prefix}n{node}"
 
-    def host_side_ip(self, node: int) -> str:
+    def router_side_ip(self, node: int) -> str:
         return f"10.{self.net}.254.{node}"
 
     def node_side_ip(self, node: int) -> str:
@@ -109,27 +129,50 @@ def add_guard(plan: NetworkPlan) -> None:
     ip("route", "replace", "unreachable", plan.guard_cidr)
 
 
-def add_node(plan: NetworkPlan, node: int) -> str:
-    """A node namespace, linked to the host; its pod CIDR and the LoadBalancer range routed into it.
+def add_router(plan: NetworkPlan) -> str:
+    """The sandbox's router namespace, the only one linked to the host.
 
-    The LoadBalancer range goes to the first node added: kube-proxy on every node programs every
-    LoadBalancer address, so one entry point is enough.
+    Node namespaces hang off it, not off the host: traffic between nodes (a pod reaching an endpoint
+    on another node) is forwarded there, so the host's own `ip_forward` stays as it is. The router
+    has no default route, so nothing it forwards can leave for anywhere but the sandbox and the host.
     """
-    namespace, link = plan.node_namespace(node), plan.host_link(node)
-    host_ip, node_ip = plan.host_side_ip(node), plan.node_side_ip(node)
+    namespace, link = plan.router_namespace, plan.host_link
     ip("netns", "add", namespace)
-    ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-    ip("addr", "add", host_ip, "peer", node_ip, "dev", link)
+    ip("link", "add", link, "type", "veth", "peer", "name", "host0", "netns", namespace)
+    ip("addr", "add", plan.host_ip, "peer", plan.router_host_side_ip, "dev", link)
     ip("link", "set", link, "up")
     ip("-n", namespace, "link", "set", "lo", "up")
-    ip("-n", namespace, "addr", "add", node_ip, "peer", host_ip, "dev", "eth0")
+    ip("-n", namespace, "addr", "add", plan.router_host_side_ip, "peer", plan.host_ip, "dev", "host0")
+    ip("-n", namespace, "link", "set", "host0", "up")
+    _sysctl(namespace, "net.ipv4.ip_forward", "1")
+    # The LoadBalancer range goes in through the router; it sends it on to the first node added
+    # (kube-proxy on every node programs every LoadBalancer address, so one entry point is enough).
+    ip("route", "replace", plan.load_balancer_cidr, "via", plan.router_host_side_ip, "dev", link)
+    return namespace
+
+
+def add_node(plan: NetworkPlan, node: int) -> str:
+    """A node namespace, linked to the router; its pod CIDR routed into it from the host and the router."""
+    if plan.router_namespace not in ip("netns", "list"):
+        add_router(plan)
+    router, namespace, link = plan.router_namespace, plan.node_namespace(node), plan.router_link(node)
+    router_ip, node_ip = plan.router_side_ip(node), plan.node_side_ip(node)
+    ip("netns", "add", namespace)
+    ip("-n", router, "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+    ip("-n", router, "addr", "add", router_ip, "peer", node_ip, "dev", link)
+    ip("-n", router, "link", "set", link, "up")
+    ip("-n", namespace, "link", "set", "lo", "up")
+    ip("-n", namespace, "addr", "add", node_ip, "peer", router_ip, "dev", "eth0")
     ip("-n", namespace, "link", "set", "eth0", "up")
+    # Everything not on this node goes to the router: other nodes' pods, the host.
+    ip("-n", namespace, "route", "add", "default", "via", router_ip, "dev", "eth0")
     # The gateway address pods route through; on lo, so every pod veth answers ARP for it.
     ip("-n", namespace, "addr", "add", f"{plan.node_gateway(node)}/32", "dev", "lo")
     _sysctl(namespace, "net.ipv4.ip_forward", "1")
-    ip("route", "replace", plan.pod_cidr(node), "via", node_ip, "dev", link)
-    if "via" not in ip("route", "show", plan.load_balancer_cidr):
-        ip("route", "replace", plan.load_balancer_cidr, "via", node_ip, "dev", link)
+    ip("-n", router, "route", "replace", plan.pod_cidr(node), "via", node_ip, "dev", link)
+    if "via" not in ip("-n", router, "route", "show", plan.load_balancer_cidr):
+        ip("-n", router, "route", "replace", plan.load_balancer_cidr, "via", node_ip, "dev", link)
+    ip("route", "replace", plan.pod_cidr(node), "via", plan.router_host_side_ip, "dev", plan.host_link)
     return namespace
 
 
@@ -179,7 +222,7 @@ def inventory(plan: NetworkPlan) -> Inventory:
     routes = [line.strip() for line in ip("route", "show").splitlines() if range_start in line]
     return Inventory(
         namespaces=sorted(n for n in namespaces if n.startswith(f"{plan.prefix}-")),
-        links=sorted(n for n in links if n.startswith(f"{plan.prefix}n")),
+        links=sorted(n for n in links if n.startswith(plan.prefix)),
         routes=sorted(routes),
     )
 
@@ -189,8 +232,8 @@ def teardown(plan: NetworkPlan, timeout: float = 10.0) -> Inventory:
     found = inventory(plan)
     for namespace in found.namespaces:
         _stop_processes(namespace)
-    # Pods first, then nodes: a node's namespace holds the node ends of its pods' veths.
-    for namespace in sorted(found.namespaces, key=lambda n: "-node" in n):
+    # Pods first, then nodes, the router last: each holds the far ends of the veths of the one before.
+    for namespace in sorted(found.namespaces, key=lambda n: (n.endswith("-router"), "-node" in n)):
         ip("netns", "delete", namespace)
     for link in found.links:
         # Gone already when its namespace went first; that is what we want either way.

@@ -53,7 +53,7 @@ class PodRunner:
         self.namespace = pod["metadata"]["namespace"]
         self.name = pod["metadata"]["name"]
         self.virtual_ip = virtual_ip
-        self.host = to_loopback(virtual_ip)
+        self.host = node.pod_network.listen_host(virtual_ip) if node.pod_network else to_loopback(virtual_ip)
         self.containers = [ContainerRun(spec=c) for c in pod["spec"]["containers"]]
         self.start_time = now_rfc3339()
         self._wake = threading.Event()
@@ -144,9 +144,12 @@ class PodRunner:
             "PYTHONUNBUFFERED": "1",
         }
         log_path = self.node.pod_logs / f"{self.namespace}_{self.name}_{spec['name']}.log"
+        command = [sys.executable, "-m", "pipeline_steps_sandbox.pod_app"]
+        if self.node.pod_network is not None:
+            command = self.node.pod_network.wrap(self.virtual_ip, command)
         with open(log_path, "ab") as out:
             run.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline_steps_sandbox.pod_app"],
+                command,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,165 @@
+"""`pipeline-steps-sandbox up --data-plane kube-proxy`: pods in network namespaces, Services by kube-proxy.
+
+A sandbox of its own for this module (two nodes), so that what it adds to the machine can be listed
+before it starts and after it is down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline_steps_sandbox.cluster import Cluster
+from pipeline_steps_sandbox.launcher import Launcher
+from pipeline_steps_sandbox.layout import SandboxState
+from pipeline_steps_sandbox.netns import NetworkPlan, in_namespace, inventory
+from tests.support import app
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="network namespaces need root and iproute2"
+)
+
+WEB = {"app": "web"}
+
+
+def _host_tables() -> str:
+    """The host's own packet-filter rules, which nothing here may change."""
+    nft = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False).stdout
+    legacy = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    return nft + "\n".join(line for line in legacy.splitlines() if not line.startswith("#"))
+
+
+class RealPlane:
+    def __init__(self, launcher: Launcher, cluster: Cluster, plan: NetworkPlan) -> None:
+        self.launcher, self.cluster, self.plan = launcher, cluster, plan
+
+
+@pytest.fixture(scope="module")
+def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane]:
+    launcher = Launcher(tmp_path_factory.mktemp("kube-proxy-sandbox"))
+    tables_before = _host_tables()
+    state = launcher.up(nodes=2, data_plane="kube-proxy")
+    plan = NetworkPlan(state.network_octet)
+    try:
+        kubectl = str(Path(state.bin_dir) / "kubectl")
+        yield RealPlane(launcher, Cluster.connect(launcher.layout.kubeconfig, launcher, kubectl), plan)
+    finally:
+        launcher.down()
+    left = inventory(plan)
+    assert left.empty(), f"`down` left behind: {left}"
+    assert _host_tables() == tables_before, "the host's own rules changed"
+
+
+@pytest.fixture
+def web(real_plane: RealPlane) -> Iterator[str]:
+    cluster = real_plane.cluster
+    namespace = cluster.create_namespace("t-kube-proxy-web")
+    try:
+        cluster.apply(namespace, app.deployment("web", "demo/app:v1", WEB), app.service("web", WEB))
+        cluster.wait_deployment_available(namespace, "web")
+        yield namespace
+    finally:
+        cluster.delete_namespace(namespace)
+
+
+def _answer(url: str) -> dict[str, str]:
+    with urllib.request.urlopen(url, timeout=3) as response:
+        return dict(json.load(response))
+
+
+def test_the_guard_route_and_namespaces_are_the_sandboxs_own(real_plane: RealPlane) -> None:
+    found = inventory(real_plane.plan)
+    assert f"unreachable {real_plane.plan.guard_cidr}" in found.routes
+    assert {
+        real_plane.plan.router_namespace,
+        real_plane.plan.node_namespace(1),
+        real_plane.plan.node_namespace(2),
+    } <= set(found.namespaces)
+    # The host's only link into the sandbox is its router's veth.
+    assert found.links == [real_plane.plan.host_link]
+
+
+def test_pods_serve_a_load_balancer_address_through_kube_proxy(real_plane: RealPlane, web: str) -> None:
+    cluster = real_plane.cluster
+    url = cluster.service_url(web, "web")
+    assert url.startswith(f"http://10.{real_plane.plan.net}.0."), url
+
+    # All three endpoints ready is not yet all three in kube-proxy's rules: wait for its sync.
+    deadline = time.monotonic() + 30
+    while len({_answer(url + "/")["pod_ip"] for _ in range(15)}) < 3:
+        assert time.monotonic() < deadline, "kube-proxy never sent to all three pods"
+    answers = [_answer(url + "/") for _ in range(30)]
+    pod_ips = {answer["pod_ip"] for answer in answers}
+    # Each pod answers from its own address in its node's pod CIDR, and both nodes' pods take traffic.
+    assert {ip.rsplit(".", 1)[0] for ip in pod_ips} == {f"10.{real_plane.plan.net}.1", f"10.{real_plane.plan.net}.2"}
+    running = {pod.status.pod_ip for pod in cluster.pods(web, "app=web")}
+    assert pod_ips <= running
+
+
+def test_the_apiserver_service_proxy_reaches_a_pod(real_plane: RealPlane, web: str) -> None:
+    cluster = real_plane.cluster
+    path = f"/api/v1/namespaces/{web}/services/web:80/proxy/"
+    raw = subprocess.run(
+        [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "get", "--raw", path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(raw.stdout)
+    assert answer["pod_ip"] in {pod.status.pod_ip for pod in cluster.pods(web, "app=web")}
+
+
+def test_a_pod_reaches_a_cluster_ip_on_another_node(real_plane: RealPlane, web: str) -> None:
+    cluster, plan = real_plane.cluster, real_plane.plan
+    cluster_ip = cluster.core.read_namespaced_service("web", web).spec.cluster_ip
+    pods = cluster.pods(web, "app=web")
+    client_ip = pods[0].status.pod_ip
+    node, host = (int(part) for part in client_ip.split(".")[2:])
+    fetch = f"import urllib.request;print(urllib.request.urlopen('http://{cluster_ip}/',timeout=3).read().decode())"
+
+    def ask() -> subprocess.CompletedProcess[str]:
+        command = in_namespace(plan.pod_namespace(node, host), ["python3", "-c", fetch])
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    # A new Service is refused until kube-proxy has synced its rules (its own pace, as on any cluster).
+    deadline = time.monotonic() + 30
+    while (first := ask()).returncode != 0:
+        assert time.monotonic() < deadline, first.stderr
+        time.sleep(0.5)
+    seen = set()
+    for _ in range(30):
+        result = ask()
+        assert result.returncode == 0, result.stderr
+        seen.add(json.loads(result.stdout)["node"])
+    # kube-proxy spreads new connections over all endpoints, on this node and the other one.
+    assert seen == {"sandbox-node-1", "sandbox-node-2"}
+
+
+def test_a_pods_namespace_goes_with_the_pod(real_plane: RealPlane, web: str) -> None:
+    cluster, plan = real_plane.cluster, real_plane.plan
+    cluster.apps.patch_namespaced_deployment_scale("web", web, {"spec": {"replicas": 1}})
+    deadline = time.monotonic() + 60
+    while True:
+        pods = [p for p in cluster.pods(web, "app=web") if p.metadata.deletion_timestamp is None]
+        pod_namespaces = [n for n in inventory(plan).namespaces if re.fullmatch(rf"{plan.prefix}-n\d+p\d+", n)]
+        if len(cluster.pods(web, "app=web")) == 1 and len(pod_namespaces) == 1:
+            break
+        assert time.monotonic() < deadline, f"pods {len(pods)}, pod namespaces {pod_namespaces}"
+        time.sleep(0.5)
+    ip = pods[0].status.pod_ip
+    node, host = (int(part) for part in ip.split(".")[2:])
+    assert pod_namespaces == [plan.pod_namespace(node, host)]
+
+
+def test_status_records_the_data_plane(real_plane: RealPlane) -> None:
+    state = SandboxState.load(real_plane.launcher.layout)
+    assert state is not None and state.data_plane == "kube-proxy"
