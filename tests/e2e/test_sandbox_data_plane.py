@@ -6,6 +6,7 @@ before it starts and after it is down.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from pipeline_steps_sandbox.launcher import Launcher
 from pipeline_steps_sandbox.layout import SandboxState
 from pipeline_steps_sandbox.netns import NetworkPlan, in_namespace, inventory
 from tests.support import app
+from tests.support.traffic import Load
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="network namespaces need root and iproute2"
@@ -163,3 +165,88 @@ def test_a_pods_namespace_goes_with_the_pod(real_plane: RealPlane, web: str) -> 
 def test_status_records_the_data_plane(real_plane: RealPlane) -> None:
     state = SandboxState.load(real_plane.launcher.layout)
     assert state is not None and state.data_plane == "kube-proxy"
+
+
+def _role_over(connection: http.client.HTTPConnection) -> str:
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    return str(json.loads(response.read())["role"])
+
+
+def test_a_kept_alive_connection_stays_on_the_old_role_after_a_switch(real_plane: RealPlane) -> None:
+    """Conntrack pinning: kube-proxy's rules choose a backend for new connections only."""
+    cluster = real_plane.cluster
+    namespace = cluster.create_namespace("t-kube-proxy-switch")
+    try:
+        cluster.apply(
+            namespace,
+            app.deployment("web-blue", "demo/app:v1", {**WEB, "role": "blue"}, replicas=2),
+            app.deployment("web-green", "demo/app:v2", {**WEB, "role": "green"}, replicas=2),
+            app.service("web", {**WEB, "role": "blue"}),
+        )
+        for name in ("web-blue", "web-green"):
+            cluster.wait_deployment_available(namespace, name)
+        host, port = cluster.service_url(namespace, "web").removeprefix("http://").split(":")
+        kept = http.client.HTTPConnection(host, int(port), timeout=5)
+        assert _role_over(kept) == "blue"
+        opened = kept.sock.getsockname()
+
+        cluster.core.patch_namespaced_service("web", namespace, {"spec": {"selector": {**WEB, "role": "green"}}})
+        deadline = time.monotonic() + 30
+        while _role_over(http.client.HTTPConnection(host, int(port), timeout=5)) != "green":
+            assert time.monotonic() < deadline, "new connections never reached green"
+            time.sleep(0.2)
+
+        # After the switch: the old connection still reaches blue, a new one reaches green.
+        assert [_role_over(kept) for _ in range(5)] == ["blue"] * 5
+        assert kept.sock.getsockname() == opened, "the kept connection was reopened: nothing was pinned"
+        fresh = [_role_over(http.client.HTTPConnection(host, int(port), timeout=5)) for _ in range(5)]
+        assert fresh == ["green"] * 5
+        kept.close()
+    finally:
+        cluster.delete_namespace(namespace)
+
+
+def _delete_one_pod_under_load(cluster: Cluster, namespace: str, url: str) -> Load:
+    victim = cluster.pods(namespace, "app=web")[0].metadata.name
+    with Load(url, workers=4) as load:
+        # kube-proxy follows a newly ready pod a moment after the Deployment reports it available:
+        # delete the victim only once it carries its share, or the race has nothing to race with.
+        deadline = time.monotonic() + 15
+        while sum(1 for a in list(load.answers) if a.pod == victim) < 20:
+            assert time.monotonic() < deadline, f"the victim pod never took traffic: {load.summary()}"
+            time.sleep(0.1)
+        cluster.core.delete_namespaced_pod(victim, namespace)
+        deadline = time.monotonic() + 60
+        while True:
+            pods = cluster.pods(namespace, "app=web")
+            if len(pods) == 3 and all(p.metadata.deletion_timestamp is None for p in pods):
+                break
+            assert time.monotonic() < deadline, "the Deployment never settled at three pods"
+            time.sleep(0.2)
+        time.sleep(2)  # and kube-proxy after it, so the load ends on a settled data plane
+    return load
+
+
+@pytest.mark.parametrize("prestop", [None, 3], ids=["without-prestop", "with-prestop"])
+def test_the_deletion_race_goes_through_kube_proxy(real_plane: RealPlane, prestop: int | None) -> None:
+    cluster = real_plane.cluster
+    namespace = cluster.create_namespace(f"t-kube-proxy-race-{'prestop' if prestop else 'none'}")
+    try:
+        deployment = app.deployment(
+            "web", "demo/app:v1", WEB, env={"SANDBOX_ON_SIGTERM": "exit"}, prestop_seconds=prestop, grace_seconds=10
+        )
+        cluster.apply(namespace, deployment, app.service("web", WEB))
+        cluster.wait_deployment_available(namespace, "web")
+        url = cluster.service_url(namespace, "web")
+
+        load = _delete_one_pod_under_load(cluster, namespace, url)
+
+        if prestop is None:
+            # SIGTERM comes before kube-proxy has taken the endpoint out of its rules.
+            assert load.failures, f"no request failed: the race was hidden ({load.summary()})"
+            assert len(load.failures) < len(load.answers) / 2
+        else:
+            assert load.failures == [], load.summary()
+    finally:
+        cluster.delete_namespace(namespace)
