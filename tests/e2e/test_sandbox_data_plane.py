@@ -250,3 +250,49 @@ def test_the_deletion_race_goes_through_kube_proxy(real_plane: RealPlane, presto
             assert load.failures == [], load.summary()
     finally:
         cluster.delete_namespace(namespace)
+
+
+def _nft_rules(namespace: str) -> str:
+    command = in_namespace(namespace, ["nft", "list", "table", "ip", "kube-proxy"])
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def test_two_sandboxes_run_side_by_side(real_plane: RealPlane, tmp_path: Path) -> None:
+    first, plan = real_plane.cluster, real_plane.plan
+    first_ns = first.create_namespace("t-kube-proxy-first")
+    try:
+        first.apply(first_ns, app.deployment("web", "demo/app:v1", WEB, replicas=1), app.service("web", WEB))
+        first.wait_deployment_available(first_ns, "web")
+        first_url = first.service_url(first_ns, "web")
+        second = Launcher(tmp_path / "second")
+        other = NetworkPlan(second.up(nodes=1, data_plane="kube-proxy").network_octet)
+        try:
+            _check_second_sandbox(second, other, plan, first_url)
+        finally:
+            second.down()
+        assert inventory(other).empty(), f"the second sandbox left behind: {inventory(other)}"
+        # The first one is untouched by the second one's going.
+        assert _answer(first_url)["image"] == "demo/app:v1"
+    finally:
+        first.delete_namespace(first_ns)
+
+
+def _check_second_sandbox(second: Launcher, other: NetworkPlan, plan: NetworkPlan, first_url: str) -> None:
+    state = SandboxState.load(second.layout)
+    assert state is not None
+    cluster = Cluster.connect(second.layout.kubeconfig, second, str(Path(state.bin_dir) / "kubectl"))
+    second_ns = cluster.create_namespace("t-kube-proxy-second")
+    cluster.apply(second_ns, app.deployment("web", "demo/app:v2", WEB, replicas=1), app.service("web", WEB))
+    cluster.wait_deployment_available(second_ns, "web")
+    second_url = cluster.service_url(second_ns, "web")
+
+    assert other.net != plan.net
+    assert not set(inventory(other).namespaces) & set(inventory(plan).namespaces)
+    assert first_url.startswith(f"http://10.{plan.net}.0.") and second_url.startswith(f"http://10.{other.net}.0.")
+    assert _answer(first_url)["image"] == "demo/app:v1"
+    assert _answer(second_url)["image"] == "demo/app:v2"
+    # Each kube-proxy knows its own sandbox's addresses only.
+    first_lb = first_url.removeprefix("http://").split(":")[0]
+    second_lb = second_url.removeprefix("http://").split(":")[0]
+    assert second_lb not in _nft_rules(plan.node_namespace(1))
+    assert first_lb not in _nft_rules(other.node_namespace(1))
