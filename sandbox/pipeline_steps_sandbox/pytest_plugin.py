@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipeline_steps_sandbox.launcher import Launcher
 
 EXTERNAL_KUBECONFIG_ENV = "PIPELINE_STEPS_E2E_KUBECONFIG"
+DATA_PLANE_ENV = "PIPELINE_STEPS_SANDBOX_DATA_PLANE"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,6 +69,11 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield Cluster.connect(launcher.layout.kubeconfig, launcher, str(bin_dir / "kubectl"))
 
 
+def _data_plane() -> str:
+    """`python` (the service proxy) unless PIPELINE_STEPS_SANDBOX_DATA_PLANE=kube-proxy asks for the real one."""
+    return os.environ.get(DATA_PLANE_ENV, "python")
+
+
 class _OwnSandbox:
     """A sandbox this process starts and stops."""
 
@@ -78,7 +84,7 @@ class _OwnSandbox:
         self.nodes, self.bin_dir = nodes, bin_dir
 
     def __enter__(self) -> Launcher:
-        self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir))
+        self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir), data_plane=_data_plane())
         return self.launcher
 
     def __exit__(self, *_: object) -> None:
@@ -108,7 +114,7 @@ class _SharedSandbox(_OwnSandbox):
     def __enter__(self) -> Launcher:
         with self.lock:
             if not self.launcher.status().get("running"):
-                self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir))
+                self.launcher.up(nodes=self.nodes, bin_dir=str(self.bin_dir), data_plane=_data_plane())
             self._count(+1)
         return self.launcher
 
