@@ -14,7 +14,8 @@ from pipeline_steps.config.model import Config
 from pipeline_steps.config.overrides import Overrides
 from pipeline_steps.config.problems import Lines, config_error
 from pipeline_steps.errors import ConfigError
-from pipeline_steps.manifests.substitution import substitute
+from pipeline_steps.manifests.loading import StrictLoader
+from pipeline_steps.manifests.substitution import Substituted, substitute_yaml
 
 
 def load_config(path: Path, variables: Mapping[str, str], overrides: Overrides | None = None) -> Config:
@@ -28,7 +29,7 @@ def load_config(path: Path, variables: Mapping[str, str], overrides: Overrides |
         ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", source=source) from exc
-    data, lines = read_yaml(substitute(text, variables, source=source), source=source)
+    data, lines = read_yaml(substitute_yaml(text, variables, source=source), source=source)
     return _config(data, path=path, variables=variables, overrides=overrides or Overrides(), lines=lines)
 
 
@@ -37,19 +38,41 @@ def parse_config(data: Any, *, path: Path, variables: Mapping[str, str], overrid
     return _config(data, path=path, variables=variables, overrides=overrides, lines=None)
 
 
-def read_yaml(text: str, *, source: str) -> tuple[Any, Lines]:
-    """One YAML document and the line of each of its keys."""
-    loader = yaml.SafeLoader(text)
+def read_yaml(substituted: Substituted, *, source: str) -> tuple[Any, Lines]:
+    """One YAML document and the line in the file of each of its keys."""
+    loader: StrictLoader | None = None
     try:
+        loader = StrictLoader(substituted.text)  # refuses a control character at once
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=where) from exc
+        raise _yaml_error(exc, substituted, source) from exc
     finally:
-        loader.dispose()
-    return data, Lines.of(node)
+        if loader is not None:
+            loader.dispose()
+    return data, Lines.of(node, line_of=lambda mark: substituted.line_at(mark.index))
+
+
+def _yaml_error(exc: yaml.YAMLError, substituted: Substituted, source: str) -> ConfigError:
+    if isinstance(exc, yaml.reader.ReaderError):
+        where = f"{source}:{substituted.line_at(exc.position)}"
+        problem = str(exc).splitlines()[0]
+        return ConfigError(f"not valid YAML: {problem}", source=where, hint="remove it: YAML text is printable")
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{source}:{substituted.line_at(mark.index)}" if mark else source
+    problem = str(getattr(exc, "problem", None) or exc)
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark and mark:  # where the construct that went wrong began, e.g. an unclosed [
+        problem += f" ({context} on line {substituted.line_at(context_mark.index)})"
+    return ConfigError(f"not valid YAML: {problem}", source=where, hint=_yaml_hint(problem))
+
+
+def _yaml_hint(problem: str) -> str:
+    if problem.startswith("duplicate key"):
+        return "a key may appear once in a mapping: remove one of them"
+    if "another document" in problem:
+        return "pipeline.yaml is one YAML document: remove the '---' and what follows it"
+    return "check the indentation and quoting around this line"
 
 
 def validate(kind: Any, data: Any, *, source: str, lines: Lines | None = None, prefix: str = "") -> Any:
