@@ -14,6 +14,7 @@ from pipeline_steps.config.model import Config
 from pipeline_steps.config.overrides import Overrides
 from pipeline_steps.config.problems import Lines, config_error
 from pipeline_steps.errors import ConfigError
+from pipeline_steps.image.reference import UNPINNED_HINT, ImageReference, names_a_version
 from pipeline_steps.manifests.loading import StrictLoader
 from pipeline_steps.manifests.substitution import Substituted, substitute_yaml
 
@@ -94,6 +95,27 @@ def _config(
     config: Config = validate(Config, overrides.applied_to(data), source=str(path), lines=lines)
     image = config.image
     reference = overrides.image or image.reference or variables.get(image.variable) or None
+    if reference:
+        if overrides.image:
+            source, field = None, "--image / PIPELINE_STEPS_IMAGE"
+        elif image.reference:
+            line = lines.line(("image", "reference")) if lines else None
+            source, field = f"{path}:{line}" if line else str(path), "image.reference"
+        else:
+            source, field = None, f"{image.variable} (environment or --set)"
+        _check_image(reference, source=source, field=field)
     if reference != image.reference:
         config = config.model_copy(update={"image": image.model_copy(update={"reference": reference})})
     return config.bound(path, dict(variables))
+
+
+def _check_image(reference: str, *, source: str | None, field: str) -> None:
+    """The image to release: a reference every registry takes, naming one image (a tag or a digest)."""
+    ImageReference.parse(reference, source=source, field=field)
+    if not names_a_version(reference):
+        raise ConfigError(
+            f"image {reference!r} has neither tag nor digest: each pod would pull whatever `latest` is when it starts",
+            source=source,
+            field=field,
+            hint=UNPINNED_HINT,
+        )

@@ -46,6 +46,9 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
         role_label=config.bluegreen.role_label if config.strategy == "bluegreen" else None,
         public_service=config.public_service,
         allow_missing_readiness=config.allow_missing_readiness,
+        roles=config.bluegreen.roles if config.strategy == "bluegreen" else (),
+        target_role=role,
+        namespace=ctx.cluster.namespace,
     )
     if not config.drain.accept_lost_requests:
         stops_pods = config.strategy == "rolling" or config.post_clean.policy == "scale-down"
