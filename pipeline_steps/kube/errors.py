@@ -75,7 +75,7 @@ def call(action: str, func: Callable[[], T], *, retry_for: float | None = None) 
     return attempt()
 
 
-def config_error(exc: ConfigException | OSError, where: str) -> ConfigError:
+def config_error(exc: ConfigException | OSError | str, where: str) -> ConfigError:
     return ConfigError(
         f"cannot load cluster credentials: {exc}",
         source=where,
