@@ -17,7 +17,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from pipeline_steps.errors import ClusterError, ConfigError
-from pipeline_steps.kube.errors import call, translate
+from pipeline_steps.kube.errors import call, refused_body, translate
 
 FIELD_MANAGER = "pipeline-steps"
 ANNOTATION_PREFIX = "pipeline-steps.dev/"
@@ -115,10 +115,21 @@ class KubeCluster:
         }
         if dry_run:
             kwargs["dry_run"] = "All"
-        applied = call(
-            f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
-            lambda: self.dynamic.server_side_apply(resource, body=dict(body), namespace=self._ns(resource), **kwargs),
-        )
+        try:
+            applied = call(
+                f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
+                lambda: self.dynamic.server_side_apply(
+                    resource, body=dict(body), namespace=self._ns(resource), **kwargs
+                ),
+            )
+        except ClusterError as exc:
+            # A dry-run applies a manifest as written: a body the server refuses is bad input, and nothing changed.
+            if dry_run and refused_body(exc.status, exc.message):
+                raise ConfigError(
+                    f"the API server refuses {body['kind']}/{name}: {exc.message.split(': ', 1)[-1]}",
+                    hint="fix the manifest where the API server's message points",
+                ) from exc
+            raise
         return dict(applied.to_dict())
 
     def merge_patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps.errors import ClusterError
-from pipeline_steps.kube.errors import call, translate
+from pipeline_steps.kube.errors import call, refused_body, translate
 
 
 def api_error(status: int, reason: str = "Reason", body: str | None = None) -> ApiException:
@@ -158,3 +158,12 @@ def test_call_lets_other_exceptions_through_unwrapped() -> None:
     with pytest.raises(KeyError):
         call("read Service/web", func)
     assert func.calls == 1
+
+
+def test_a_body_the_schema_refuses_is_not_retried_though_server_side_apply_answers_500() -> None:
+    message = "failed to create typed patch object (/web; apps/v1, Kind=Deployment): .spec.replica: field not declared"
+    error = translate(api_error(500, "Internal Server Error", status_body(message)), "apply Deployment/web (dry-run)")
+    assert (error.status, error.retryable) == (500, False)
+    assert refused_body(error.status, error.message)
+    assert not refused_body(500, "etcdserver: request timed out")
+    assert translate(api_error(500, "Internal Server Error", status_body("etcd timed out")), "x").retryable
