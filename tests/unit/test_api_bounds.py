@@ -65,3 +65,21 @@ def test_taking_the_release_lock_from_a_server_that_never_answers_fails_as_tempo
         release_lock.acquire(kube, "web", "build-7", 300)
 
     assert failed.value.retryable
+
+
+@pytest.mark.timeout(60)
+def test_a_watch_of_code_sharing_the_client_keeps_the_timeout_its_caller_gave(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(kube_cluster, "REQUEST_TIMEOUT", (0.2, 0.2))
+
+    class Recorder:
+        def request(self, method: str, url: str, *args: object, _request_timeout: object = None, **kw: object) -> None:
+            seen.append(_request_timeout)
+
+    api = client.ApiClient()
+    api.rest_client = Recorder()
+    KubeCluster(api, "shop")
+    api.rest_client.request("GET", "https://cluster/api/v1/pods?watch=true&timeoutSeconds=300")
+    api.rest_client.request("GET", "https://cluster/api/v1/pods")
+
+    assert seen == [None, (0.2, 0.2)]
