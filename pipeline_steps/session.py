@@ -163,8 +163,9 @@ def open_release(
     else:
         state = RunState(config.app, run_id or new_run_id(config.app), config.strategy)
         if previous and previous.run_id != state.run_id and not previous.finished:
-            if owner_is_running(previous.owner) and not options.dry_run:
+            if fresh and not options.dry_run and owner_is_running(previous.owner):
                 # Two shells, one checkout: pre-clean would take the running one's lock and files as leftovers.
+                # (Other verbs, `approve` of that very run among them, take nothing over.)
                 raise LockHeld(
                     f"run {previous.run_id} of {config.app} is still running from this workspace "
                     f"(process {previous.owner.split(':')[1]})",
