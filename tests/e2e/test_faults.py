@@ -35,8 +35,9 @@ FREEZE_S = 33.0
 
 
 @pytest.fixture
-def control_plane(sandbox: Launcher) -> Iterator[Launcher]:
-    """The sandbox's launcher; whatever the test stopped or froze runs again afterwards, and is healthy."""
+def control_plane(cluster: Cluster, sandbox: Launcher) -> Iterator[Launcher]:
+    """The sandbox's launcher; whatever the test stopped or froze runs again afterwards, and is healthy, its
+    Nodes Ready."""
     yield sandbox
     state = SandboxState.load(sandbox.layout)
     assert state is not None
@@ -45,9 +46,16 @@ def control_plane(sandbox: Launcher) -> Iterator[Launcher]:
     for name in [n for n in CONTROL_PLANE if n in state.stopped]:
         sandbox.start(name)
     deadline = time.monotonic() + 60
-    while (status := sandbox.status())["readyz"] != "ok" or not status["running"]:
+    while (status := sandbox.status())["readyz"] != "ok" or not status["running"] or not _nodes_ready(cluster):
         assert time.monotonic() < deadline, status
         time.sleep(0.2)
+
+
+def _nodes_ready(cluster: Cluster) -> bool:
+    return all(
+        any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        for node in cluster.core.list_node().items
+    )
 
 
 @pytest.fixture
