@@ -35,8 +35,28 @@ class WaitTimeout(ClusterError):
 Progress = Callable[[str], None]
 
 
+def _bound_every_request(api: client.ApiClient) -> None:
+    """Give every request of `api` REQUEST_TIMEOUT unless it names its own: the client's discovery and the calls
+    made through it directly (the release lock, the approval record) have none, and would wait for ever on a
+    server that accepts and never answers. A watch is left as its caller made it (a client shared with code of
+    one's own may watch for longer than a read timeout; the server ends a watch at its timeoutSeconds)."""
+    rest = api.rest_client
+    if getattr(rest, "_pipeline_steps_bounded", False):
+        return
+    unbounded = rest.request
+
+    def request(method: str, url: str, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        if _request_timeout is None and "watch=true" not in url.partition("?")[2].lower():
+            _request_timeout = REQUEST_TIMEOUT
+        return unbounded(method, url, *args, _request_timeout=_request_timeout, **kwargs)
+
+    rest.request = request
+    rest._pipeline_steps_bounded = True
+
+
 class KubeCluster:
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        _bound_every_request(api)
         self.api = api
         self.namespace = namespace
         self._dynamic: DynamicClient | None = None

@@ -70,6 +70,9 @@ class SandboxState:
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
     startup_seconds: dict[str, float] = field(default_factory=dict)
+    #: Control-plane components stopped by `stop` (not yet started again) and frozen by `freeze`.
+    stopped: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
 
     def save(self, layout: Layout) -> None:
         tmp = layout.state_file.with_suffix(".tmp")

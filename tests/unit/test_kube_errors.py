@@ -40,6 +40,17 @@ def test_other_client_errors_are_never_retried(status: int) -> None:
     assert error.status == status
 
 
+def test_storage_unavailable_is_retryable_whatever_status_the_api_server_wraps_it_in() -> None:
+    # Seen with etcd restarting while a Service was created: the IP allocator's error comes back as 422.
+    body = status_body(
+        'Service "web-test-green" is invalid: spec.clusterIPs: Invalid value: [""]: failed to allocate IP: '
+        "rpc error: code = Unavailable desc = error reading from server: EOF"
+    )
+    error = translate(api_error(422, "Unprocessable Entity", body), "apply Service/web-test-green")
+    assert error.retryable is True
+    assert error.status == 422
+
+
 def test_message_comes_from_the_status_body() -> None:
     body = status_body('Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1')
     error = translate(api_error(422, "Unprocessable Entity", body), "apply Deployment/web")
