@@ -2,14 +2,16 @@
 two runs of one app at once. Each test says what a user sees (exit code, message) and shows that the public
 endpoint lost nothing.
 
-The faults are thrown at the session's sandbox (tests run one at a time), and each test that stops or freezes a
-component leaves the control plane as it found it (the `control_plane` fixture), so the tests after it see a
-healthy cluster.
+The faults are thrown at a sandbox of this module's own (the `cluster` fixture below): the session's sandbox is
+shared by the tests other workers run at the same time, and a frozen or restarting API server would fail theirs.
+Each test that stops or freezes a component leaves the control plane as it found it (the `control_plane`
+fixture), so the tests after it see a healthy cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -22,7 +24,7 @@ from kubernetes import watch
 
 from pipeline_steps.outcome import ExitCode
 from pipeline_steps_sandbox.cluster import Cluster
-from pipeline_steps_sandbox.launcher import CONTROL_PLANE, Launcher
+from pipeline_steps_sandbox.launcher import CONTROL_PLANE, Launcher, resolve_bin_dir
 from pipeline_steps_sandbox.layout import SandboxState
 from tests.support.live_run import LiveRun
 from tests.support.release import Result, Workspace
@@ -32,6 +34,20 @@ V1, V2, V3, V4, V5 = (f"registry.local/web:v{n}" for n in range(1, 6))
 #: Longer than one API request's read timeout (30 s), shorter than the node lifecycle controller's grace period
 #: (50 s) less a node Lease's renewal period (10 s): the nodes stay Ready, as they would on a real cluster.
 FREEZE_S = 33.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A sandbox for this module alone (overrides the plugin's shared one)."""
+    if os.environ.get("PIPELINE_STEPS_E2E_KUBECONFIG"):
+        pytest.skip("throws faults at the sandbox's own control plane")
+    launcher = Launcher(tmp_path_factory.mktemp("fault-sandbox"))
+    bin_dir = resolve_bin_dir(None, progress=lambda _message: None)
+    launcher.up(nodes=3, bin_dir=str(bin_dir))
+    try:
+        yield Cluster.connect(launcher.layout.kubeconfig, launcher, str(bin_dir / "kubectl"))
+    finally:
+        launcher.down(quiet=True)
 
 
 @pytest.fixture
