@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -70,6 +69,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             timeout=args.timeout,
             poll_interval=args.poll_interval,
         )
+    import json  # noqa: PLC0415  (only this verb prints JSON; --help stays lean)
+
     data = dataclasses.asdict(result)
     if args.output == "json":
         print(json.dumps(data, indent=2, default=str))

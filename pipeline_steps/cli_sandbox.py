@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import subprocess
 import sys
 
 from pipeline_steps.errors import ConfigError
@@ -44,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     if not installed():
         raise ConfigError("the sandbox is not installed", field="pipeline-steps sandbox", hint=INSTALL_HINT)
+    import subprocess  # noqa: PLC0415  (only when the verb runs; --help stays lean)
+
     with subprocess.Popen([sys.executable, "-m", SANDBOX_PACKAGE, *args.sandbox_args]) as process:
         while True:
             try:

@@ -28,6 +28,8 @@ MARGIN_S = 300
 STEP_ANNOTATION = "pipeline-steps.dev/step"
 #: Steps that move the public Service's selector.
 SWITCHING_STEPS = ("switch", "verify-prod")
+#: On a Lease whose taking created the namespace: until the lock is next renewed, this run made it.
+CREATED_NAMESPACE_ANNOTATION = "pipeline-steps.dev/created-namespace"
 
 
 def duration_for(config: Config) -> int:
@@ -142,7 +144,8 @@ def acquire(cluster: KubeCluster, app: str, run_id: str, duration_s: int, *, ste
             "spec": spec,
         }
         if lease is None:
-            _ensure_namespace(cluster)
+            if _ensure_namespace(cluster):
+                body["metadata"]["annotations"][CREATED_NAMESPACE_ANNOTATION] = "true"
             resource.create(body=body, namespace=cluster.namespace, field_manager=FIELD_MANAGER)
         else:
             # The resourceVersion makes the replace fail (409) if anyone wrote the Lease since the read.
@@ -160,6 +163,19 @@ def release(cluster: KubeCluster, app: str, run_id: str) -> bool:
         return False
     # Only the lease that was read: one renewed or taken over since is not ours to remove.
     return cluster.delete(API_VERSION, KIND, lease_name(app), resource_version=lease["metadata"]["resourceVersion"])
+
+
+def release_refused(cluster: KubeCluster, app: str, run_id: str) -> bool:
+    """Give the lock back for a run refused (bad input) before it applied anything. If taking the lock created
+    the namespace, and no other app's lock is in it, the namespace goes too: a refused run changes nothing."""
+    lease = cluster.get(API_VERSION, KIND, lease_name(app))
+    if lease is None or lock_state(lease, _now()).holder != run_id:
+        return False
+    if (lease["metadata"].get("annotations") or {}).get(CREATED_NAMESPACE_ANNOTATION) == "true":
+        others = [item for item in cluster.list(API_VERSION, KIND) if item["metadata"]["name"] != lease_name(app)]
+        if not others:
+            return cluster.delete("v1", "Namespace", cluster.namespace)
+    return release(cluster, app, run_id)
 
 
 def current_holder(cluster: KubeCluster, app: str) -> str | None:
@@ -189,7 +205,9 @@ def stale_lock(cluster: KubeCluster, app: str, own_runs: set[str]) -> LockState 
     return None
 
 
-def _ensure_namespace(cluster: KubeCluster) -> None:
-    # A first release into a new namespace: the deploy that follows would create it anyway.
-    if not cluster.namespace_exists():
-        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.namespace}})
+def _ensure_namespace(cluster: KubeCluster) -> bool:
+    """Create the namespace of a first release (the deploy that follows would create it anyway); True if it did."""
+    if cluster.namespace_exists():
+        return False
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.namespace}})
+    return True

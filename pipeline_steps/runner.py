@@ -114,9 +114,12 @@ def release_is_over(report: RunReport) -> bool:
     return not last.ok or last.name == STEP_NAMES[-1]
 
 
-def _give_back_lock(ctx: ReleaseContext) -> None:
+def _give_back_lock(ctx: ReleaseContext, *, refused: bool = False) -> None:
     try:
-        release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
+        if refused:
+            release_lock.release_refused(ctx.cluster, ctx.config.app, ctx.run_id)
+        else:
+            release_lock.release(ctx.cluster, ctx.config.app, ctx.run_id)
     except PipelineError as exc:
         # The release itself is decided; a lock left behind goes stale and pre-clean removes it.
         ctx.warn(f"could not give back the release lock: {exc}")
@@ -151,11 +154,11 @@ def run(
             on_step_done(step_report)
             if not step_report.ok:
                 break
-    except BaseException:
+    except BaseException as exc:
         # Interrupted (Ctrl-C, a CI abort's SIGTERM) or stopped by bad input: this run is over, so the next
-        # one need not wait for its lock to expire.
+        # one need not wait for its lock to expire. Bad input refused before anything was applied leaves nothing.
         if not ctx.dry_run:
-            _give_back_lock(ctx)
+            _give_back_lock(ctx, refused=isinstance(exc, ConfigError) and not ctx.facts.changed_objects)
         raise
     if not ctx.dry_run and release_is_over(report):
         _give_back_lock(ctx)

@@ -6,15 +6,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipeline_steps.config import Config, Overrides, load_config
 from pipeline_steps.context import Prompt, ReleaseContext
-from pipeline_steps.errors import ConfigError
+from pipeline_steps.errors import ConfigError, LockHeld
 from pipeline_steps.kube.cluster import KubeCluster
 from pipeline_steps.kube.connection import connect, no_cluster_credentials
-from pipeline_steps.state import RunState, load_state, local_scope, resolve_state_path, save_state
+from pipeline_steps.state import (
+    RunState,
+    current_owner,
+    load_state,
+    local_scope,
+    owner_is_running,
+    resolve_state_path,
+    save_state,
+)
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, str]:
@@ -41,7 +50,9 @@ def resolve_run_id(explicit: str | None, env: Mapping[str, str]) -> str | None:
 
 
 def new_run_id(app: str) -> str:
-    return f"{app}-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%d-%H%M%S')}"
+    """A run id of its own: the release lock tells runs apart by it, and two runs started in the same second (two
+    shells, one checkout) are two runs."""
+    return f"{app}-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 #: Verbs that only read names (and record decisions): they ask only for the variables names depend on.
@@ -152,7 +163,16 @@ def open_release(
     else:
         state = RunState(config.app, run_id or new_run_id(config.app), config.strategy)
         if previous and previous.run_id != state.run_id and not previous.finished:
+            if fresh and not options.dry_run and owner_is_running(previous.owner):
+                # Two shells, one checkout: pre-clean would take the running one's lock and files as leftovers.
+                # (Other verbs, `approve` of that very run among them, take nothing over.)
+                raise LockHeld(
+                    f"run {previous.run_id} of {config.app} is still running from this workspace "
+                    f"(process {previous.owner.split(':')[1]})",
+                    hint="wait for it to finish, or stop it first; a run that was killed is taken over by the next",
+                )
             state.facts.previous_run = previous.run_id
+    state.owner = current_owner()
     ctx = ReleaseContext(
         config=config,
         cluster=cluster,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,10 +29,42 @@ class RunState:
     steps: dict[str, str] = dataclasses.field(default_factory=dict)
     started_at: str = ""
     finished: bool = False
+    #: The process that last ran a step of this run (`current_owner()`): a new run in the same workspace must not
+    #: take over a run that is still going (another shell), only one that is gone.
+    owner: str = ""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {**dataclasses.asdict(self), "facts": self.facts.to_dict()}
         return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot: with the pid, it tells a process from a later one that
+    was given the same pid. Empty where /proc is not there."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def current_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def owner_is_running(owner: str) -> bool:
+    """Whether the process `owner` names still runs; False for one on another host (a CI agent that is gone, as
+    far as this one can tell) or one that was never recorded."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not started or _process_start(int(pid_text)) == started
 
 
 def local_scope(cluster: str, namespace: str, app: str) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -88,6 +89,31 @@ def _regex(value: Any) -> str:
     return pattern
 
 
+def _path(path: str) -> str:
+    if "://" in path:
+        raise problem(f"{path!r} is a URL, not a path", "write it as `url:`, or keep only the path (e.g. /healthz)")
+    if any(character.isspace() or not character.isprintable() for character in path):
+        raise problem(f"{path!r} has spaces or control characters", "percent-encode them, e.g. %20 for a space")
+    return path
+
+
+def _url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    # {base_url} stands for the staged or public address, an http URL itself.
+    try:
+        parts = urllib.parse.urlsplit(url.replace("{base_url}", "http://base.example"))
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+    except ValueError:  # an unclosed [IPv6 address
+        valid = False
+    if not valid:
+        raise problem(
+            f"{url!r} is not an http or https URL",
+            "write http(s)://HOST[:PORT]/PATH, or {base_url}/PATH for the address under test (or give only a `path`)",
+        )
+    return url
+
+
 def _argv(value: Any) -> tuple[str, ...]:
     argv: tuple[str, ...] = ()
     if isinstance(value, str):
@@ -116,8 +142,12 @@ _ARGV_SCHEMA: JsonSchemaValue = {
 class HttpRequest(Section):
     """An HTTP request and what its answer must show to pass."""
 
-    path: Text = Field(default="/", description="Joined to the base URL (the test or public Service's address).")
-    url: MaybeText = Field(default=None, description="An explicit URL instead of `path`; may contain {base_url}.")
+    path: Annotated[Text, AfterValidator(_path)] = Field(
+        default="/", description="Joined to the base URL (the test or public Service's address)."
+    )
+    url: Annotated[MaybeText, AfterValidator(_url)] = Field(
+        default=None, description="An explicit URL instead of `path`; may contain {base_url}."
+    )
     method: Annotated[str, BeforeValidator(_method), WithJsonSchema(_METHOD_SCHEMA)] = Field(
         default="GET", description="The HTTP method."
     )

@@ -7,7 +7,7 @@ same keys give the line. Every problem is reported, in the order of the file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -27,9 +27,10 @@ class Lines:
     by_path: Mapping[KeyPath, int]
 
     @classmethod
-    def of(cls, node: yaml.Node | None) -> Lines:
+    def of(cls, node: yaml.Node | None, line_of: Callable[[yaml.Mark], int] = lambda mark: mark.line + 1) -> Lines:
+        """`line_of` gives a position's line in the file (which substitution may have changed)."""
         found: dict[KeyPath, int] = {}
-        _walk(node, (), found)
+        _walk(node, (), found, line_of)
         return cls(found)
 
     def line(self, path: KeyPath) -> int | None:
@@ -41,16 +42,18 @@ class Lines:
         return None
 
 
-def _walk(node: yaml.Node | None, path: KeyPath, found: dict[KeyPath, int]) -> None:
+def _walk(
+    node: yaml.Node | None, path: KeyPath, found: dict[KeyPath, int], line_of: Callable[[yaml.Mark], int]
+) -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                found[(*path, key.value)] = key.start_mark.line + 1
-                _walk(value, (*path, key.value), found)
+                found[(*path, key.value)] = line_of(key.start_mark)
+                _walk(value, (*path, key.value), found, line_of)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            found[(*path, index)] = item.start_mark.line + 1
-            _walk(item, (*path, index), found)
+            found[(*path, index)] = line_of(item.start_mark)
+            _walk(item, (*path, index), found, line_of)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -116,6 +116,15 @@ class ImageReference:
         return text
 
 
+def names_a_version(text: str) -> bool:
+    """Whether a reference says which image it is: a tag or a digest. Without either, a runtime pulls whatever
+    `latest` is when each pod starts."""
+    return "@" in text or ":" in text.rsplit("/", 1)[-1]
+
+
+UNPINNED_HINT = "add a tag (repository:1.4.2) or a digest (repository@sha256:...)"
+
+
 def _split_registry(name: str) -> tuple[str, str]:
     """Split off the registry: the first component is one if it has a '.' or ':', is localhost or has capitals."""
     first, slash, rest = name.partition("/")

@@ -17,7 +17,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from pipeline_steps.errors import ClusterError, ConfigError
-from pipeline_steps.kube.errors import call, translate
+from pipeline_steps.kube.errors import call, refused_body, translate
 
 FIELD_MANAGER = "pipeline-steps"
 ANNOTATION_PREFIX = "pipeline-steps.dev/"
@@ -35,8 +35,28 @@ class WaitTimeout(ClusterError):
 Progress = Callable[[str], None]
 
 
+def _bound_every_request(api: client.ApiClient) -> None:
+    """Give every request of `api` REQUEST_TIMEOUT unless it names its own: the client's discovery and the calls
+    made through it directly (the release lock, the approval record) have none, and would wait for ever on a
+    server that accepts and never answers. A watch is left as its caller made it (a client shared with code of
+    one's own may watch for longer than a read timeout; the server ends a watch at its timeoutSeconds)."""
+    rest = api.rest_client
+    if getattr(rest, "_pipeline_steps_bounded", False):
+        return
+    unbounded = rest.request
+
+    def request(method: str, url: str, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        if _request_timeout is None and "watch=true" not in url.partition("?")[2].lower():
+            _request_timeout = REQUEST_TIMEOUT
+        return unbounded(method, url, *args, _request_timeout=_request_timeout, **kwargs)
+
+    rest.request = request
+    rest._pipeline_steps_bounded = True
+
+
 class KubeCluster:
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        _bound_every_request(api)
         self.api = api
         self.namespace = namespace
         self._dynamic: DynamicClient | None = None
@@ -115,10 +135,21 @@ class KubeCluster:
         }
         if dry_run:
             kwargs["dry_run"] = "All"
-        applied = call(
-            f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
-            lambda: self.dynamic.server_side_apply(resource, body=dict(body), namespace=self._ns(resource), **kwargs),
-        )
+        try:
+            applied = call(
+                f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
+                lambda: self.dynamic.server_side_apply(
+                    resource, body=dict(body), namespace=self._ns(resource), **kwargs
+                ),
+            )
+        except ClusterError as exc:
+            # A dry-run applies a manifest as written: a body the server refuses is bad input, and nothing changed.
+            if dry_run and refused_body(exc.status, exc.message):
+                raise ConfigError(
+                    f"the API server refuses {body['kind']}/{name}: {exc.message.split(': ', 1)[-1]}",
+                    hint="fix the manifest where the API server's message points",
+                ) from exc
+            raise
         return dict(applied.to_dict())
 
     def merge_patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
@@ -40,9 +42,31 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> client
             config.load_incluster_config(client_configuration=configuration)
             return client.ApiClient(configuration)
         # KUBECONFIG may list several files; the client merges them as kubectl does.
-        return config.new_client_from_config(config_file=source, context=context)
+        api = config.new_client_from_config(config_file=source, context=context)
     except (ConfigException, OSError) as exc:
         raise config_error(exc, source) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.name}:{mark.line + 1}" if mark is not None else source
+        raise config_error(f"not valid YAML: {exc.problem or exc.context}", where) from exc
+    except (yaml.YAMLError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        # The client reads a kubeconfig of the wrong shape (a list, a number where a list goes, bad base64)
+        # with whatever error its code happens to raise.
+        raise config_error(f"not a valid kubeconfig ({type(exc).__name__}: {exc})", source) from exc
+    _check_server(str(api.configuration.host or ""), source)
+    return api
+
+
+def _check_server(server: str, source: str) -> None:
+    """The client takes any text as the server and fails on the first request, as if it were a bug."""
+    parts = urllib.parse.urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"the cluster's server {server!r} is not a URL",
+            source=source,
+            field="clusters[].cluster.server",
+            hint="write it as https://HOST:PORT",
+        )
 
 
 def no_cluster_credentials(kubeconfig: str | None, env: Mapping[str, str], home: Path | None = None) -> bool:

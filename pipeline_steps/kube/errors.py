@@ -17,6 +17,9 @@ from pipeline_steps.errors import ClusterError, ConfigError
 T = TypeVar("T")
 
 _RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
+#: What the API server says when its storage (etcd) is away, whatever status it wraps it in: creating a Service
+#: then fails with 422 "failed to allocate IP: rpc error: code = Unavailable ...". Temporary, whatever the code.
+_STORAGE_UNAVAILABLE = ("rpc error: code = Unavailable", "etcdserver: request timed out", "etcdserver: leader changed")
 #: How long one call is retried while it fails retryably (API server unreachable, throttled, 5xx, conflicts).
 RETRY_FOR_S = float(os.environ.get("PIPELINE_STEPS_API_RETRY_SECONDS") or 30.0)
 
@@ -34,14 +37,26 @@ def translate(exc: BaseException, action: str) -> ClusterError:
         hint = None
         if exc.status in (401, 403):
             hint = "check the kubeconfig's credentials and their RBAC permissions"
-        return ClusterError(
-            f"{action}: {exc.status} {message}", status=exc.status, retryable=exc.status in _RETRYABLE_STATUS, hint=hint
-        )
+        # Storage unavailable (etcd restarting) is temporary whatever status wraps it; a body the server
+        # refuses (a bad manifest answered with 500) is not, whatever its status.
+        unavailable = any(marker in message for marker in _STORAGE_UNAVAILABLE)
+        retryable = unavailable or (exc.status in _RETRYABLE_STATUS and not refused_body(exc.status, message))
+        return ClusterError(f"{action}: {exc.status} {message}", status=exc.status, retryable=retryable, hint=hint)
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError)):
         return ClusterError(
             f"{action}: cannot reach the API server: {exc}", retryable=True, hint="is the cluster up and reachable?"
         )
     return ClusterError(f"{action}: {exc}")
+
+
+def refused_body(status: int | None, message: str) -> bool:
+    """The API server refused the request's body: invalid (422), malformed (400), or, for server-side apply, a
+    field its schema does not have or a value of the wrong type, which it answers with a 500 ("failed to create
+    typed patch object") although asking again can never succeed."""
+    return status in (400, 422) or (status == 500 and _TYPED_PATCH in message)
+
+
+_TYPED_PATCH = "failed to create typed patch object"
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -66,7 +81,7 @@ def call(action: str, func: Callable[[], T], *, retry_for: float | None = None) 
     return attempt()
 
 
-def config_error(exc: ConfigException | OSError, where: str) -> ConfigError:
+def config_error(exc: ConfigException | OSError | str, where: str) -> ConfigError:
     return ConfigError(
         f"cannot load cluster credentials: {exc}",
         source=where,

@@ -22,7 +22,9 @@ class Permission:
 #: The calls of the steps themselves, whatever the manifests hold.
 STEP_PERMISSIONS: tuple[Permission, ...] = (
     Permission("apps", "deployments", ("get", "list", "watch", "create", "patch"), "deploy, wait, undo, scale down"),
-    Permission("apps", "replicasets", ("list",), "undo: the pod template of the revision to go back to"),
+    Permission(
+        "apps", "replicasets", ("list",), "undo: the pod template of the revision to go back to; a rollout's own pods"
+    ),
     Permission("", "pods", ("list",), "the pods of a role; why a rollout is stuck"),
     Permission("", "events", ("list",), "why a rollout is stuck (probe failures, scheduling)"),
     Permission("", "services", ("get", "list", "watch", "create", "patch"), "switch, test endpoints, status"),

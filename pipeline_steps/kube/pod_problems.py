@@ -12,6 +12,9 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+TEMPLATE_HASH_LABEL = "pod-template-hash"
+
 #: Waiting reasons that do not go away by themselves.
 CERTAIN_WAITING = frozenset(
     {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
@@ -36,15 +39,42 @@ def _ready(pod: Mapping[str, Any]) -> bool:
     return False
 
 
+def current_pods(
+    deployment: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The pods of the Deployment's current revision (its newest ReplicaSet), not those an earlier rollout left:
+    a release after a failed one on the same Deployment still has the failed release's crashing pods around (the
+    controller keeps unavailable old pods while the new ones are not available), and their reason is not this
+    rollout's. All the pods, while the controller has not yet made the current ReplicaSet."""
+    meta = deployment.get("metadata") or {}
+    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+    current_hash = None
+    for replica_set in replica_sets:
+        rs_meta = replica_set.get("metadata") or {}
+        owned = any(owner.get("uid") == meta.get("uid") for owner in rs_meta.get("ownerReferences") or [])
+        if owned and revision and (rs_meta.get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
+            current_hash = (rs_meta.get("labels") or {}).get(TEMPLATE_HASH_LABEL)
+    listed = list(pods)
+    if current_hash is None:
+        return listed
+    return [
+        pod
+        for pod in listed
+        if ((pod.get("metadata") or {}).get("labels") or {}).get(TEMPLATE_HASH_LABEL) == current_hash
+    ]
+
+
 def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]] = ()) -> list[PodProblem]:
     """The problems of the pods that are not ready (a terminating pod is no problem)."""
     latest_event: dict[str, Mapping[str, Any]] = {}
-    for event in events:
+    # The API lists events by name, not by time, and a repeated event (a probe failing every period) is one object
+    # whose count and last time go up: the latest is the one last seen. Sorting is stable: ties keep list order.
+    for event in sorted(events, key=_last_seen):
         if event.get("type") != "Warning":
             continue
         involved = (event.get("involvedObject") or {}).get("name")
         if involved:
-            latest_event[involved] = event  # the API lists them oldest first
+            latest_event[involved] = event
     problems: list[PodProblem] = []
     for pod in pods:
         meta, status = pod.get("metadata") or {}, pod.get("status") or {}
@@ -62,6 +92,13 @@ def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str
     return problems
 
 
+def _last_seen(event: Mapping[str, Any]) -> str:
+    """When an event was last seen, as an RFC 3339 string (they compare in time order within one format)."""
+    series = event.get("series") or {}
+    seen = series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("eventTime")
+    return str(seen or event.get("firstTimestamp") or (event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
 def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None:
     for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
         state = container.get("state") or {}
@@ -70,7 +107,10 @@ def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None
         waiting = state.get("waiting") or {}
         if waiting.get("reason") and waiting["reason"] not in ("ContainerCreating", "PodInitializing"):
             reason = str(waiting["reason"])
-            detail = f"container {container.get('name')}: {waiting.get('message') or reason}{again}"
+            # A crash loop's cause is in how the container last ended (exit code 1, OOMKilled), as kubectl shows it.
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            ended = f", last exited {last.get('exitCode')} ({last.get('reason') or 'Error'})" if last else ""
+            detail = f"container {container.get('name')}: {waiting.get('message') or reason}{again}{ended}"
             return PodProblem(pod, reason, detail, reason in CERTAIN_WAITING)
         terminated = state.get("terminated") or {}
         if terminated:

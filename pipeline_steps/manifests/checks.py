@@ -8,18 +8,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pipeline_steps.errors import ConfigError
+from pipeline_steps.image.reference import UNPINNED_HINT, names_a_version
 from pipeline_steps.manifests.model import Manifest
 from pipeline_steps.manifests.selectors import (
     dig,
     label_selector_selects,
     map_selects,
     pod_labels,
+    pod_spec_path,
     show_labels,
     string_map,
 )
 
 _SELECTING_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _STRATEGIES = ("bluegreen", "rolling")
+#: Kinds whose pods blue/green cannot give a role: deploy waits for Deployments only, so the switch could send
+#: traffic to their pods before they are ready.
+_NOT_ROLE_WORKLOADS = ("StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +43,17 @@ def check_manifests(
     role_label: str | None,
     public_service: str | None,
     allow_missing_readiness: bool,
+    roles: Sequence[str] = (),
+    target_role: str | None = None,
+    namespace: str | None = None,
 ) -> list[Finding]:
     """Findings in manifest order. Errors should stop the release; warnings are reported.
 
     For bluegreen, the role label is left out when matching the public Service's selector against the pod
     templates (every Service's, when no public Service is named): its role is the live one, which is set
     at switch time and need not be the role rendered here. A public Service absent from the manifests is
-    fine: it may already exist in the cluster.
+    fine: it may already exist in the cluster. `roles` and `target_role` (the role rendered) check the role
+    label's value; `namespace` (the release's) each object's own.
     """
     if strategy not in _STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}", field="strategy", hint="use bluegreen or rolling")
@@ -53,12 +62,29 @@ def check_manifests(
     autoscaled = _autoscaled_deployments(manifests)
     findings: list[Finding] = []
     for manifest in manifests:
+        if namespace and manifest.namespace and manifest.namespace != namespace:
+            message = f"is {manifest.namespace!r}, but the release goes to namespace {namespace!r}"
+            hint = "remove metadata.namespace: the release's namespace applies to every object"
+            findings.append(_finding("error", manifest, "metadata.namespace", message, hint))
+        if (
+            bluegreen
+            and role_label
+            and manifest.kind in _NOT_ROLE_WORKLOADS
+            and role_label in (pod_labels(manifest) or {})
+        ):
+            message = (
+                f"blue/green waits for the rollout of Deployments only, so the switch could send traffic to this "
+                f"{manifest.kind}'s pods (labelled {role_label!r}) before they are ready"
+            )
+            hint = f"make it a Deployment, or take the {role_label!r} label off it and release it on its own"
+            findings.append(_finding("error", manifest, "kind", message, hint))
+        findings += _pinned_images(manifest)
         if manifest.kind in _SELECTING_WORKLOADS:
             findings += _own_selector(manifest)
         if manifest.kind == "Deployment":
             findings += _readiness(manifest, required=bluegreen and not allow_missing_readiness)
             if bluegreen and role_label:
-                findings += _role_label(manifest, role_label)
+                findings += _role_label(manifest, role_label, roles, target_role)
             if not bluegreen:
                 findings += _rolling_pace(manifest, autoscaled=(manifest.namespace, manifest.name) in autoscaled)
         if manifest.kind == "Service":
@@ -113,11 +139,45 @@ def _readiness(manifest: Manifest, *, required: bool) -> list[Finding]:
     return findings
 
 
-def _role_label(manifest: Manifest, role_label: str) -> list[Finding]:
+def _pinned_images(manifest: Manifest) -> list[Finding]:
+    spec_path = pod_spec_path(manifest)
+    spec = dig(manifest.body, *spec_path) if spec_path else None
+    if not isinstance(spec, Mapping):
+        return []
+    findings = []
+    for group in ("initContainers", "containers"):
+        containers = spec.get(group)
+        for index, container in enumerate(containers if isinstance(containers, list) else []):
+            image = container.get("image") if isinstance(container, Mapping) else None
+            if isinstance(image, str) and image and not names_a_version(image):
+                message = (
+                    f"image {image!r} has neither tag nor digest: each pod would pull whatever `latest` is when it "
+                    "starts, so one release could run different code, and an undo could not bring back what ran"
+                )
+                field = f"{'.'.join(spec_path or ())}.{group}[{index}].image"
+                findings.append(_finding("error", manifest, field, message, UNPINNED_HINT))
+    return findings
+
+
+def _role_label(manifest: Manifest, role_label: str, roles: Sequence[str], target_role: str | None) -> list[Finding]:
     hint = f"add `{role_label}: ${{TARGET_ROLE}}` to spec.template.metadata.labels and spec.selector.matchLabels"
-    if role_label not in (pod_labels(manifest) or {}):
+    labels = pod_labels(manifest) or {}
+    if role_label not in labels:
         message = f"the pod template has no {role_label!r} label, so blue and green pods cannot be told apart"
         return [_finding("error", manifest, "spec.template.metadata.labels", message, hint)]
+    value = labels[role_label]
+    fix = f"write `{role_label}: ${{TARGET_ROLE}}`: the runner sets TARGET_ROLE to the role it deploys"
+    if roles and value not in roles:
+        message = (
+            f"the pod template's {role_label!r} label is {value!r}, not one of bluegreen.roles ({', '.join(roles)})"
+        )
+        return [_finding("error", manifest, f"spec.template.metadata.labels.{role_label}", message, fix)]
+    if target_role and value != target_role:
+        message = (
+            f"the pod template's {role_label!r} label is {value!r}, but this Deployment is rendered for role "
+            f"{target_role!r}: both roles' pods would be labelled {value!r}"
+        )
+        return [_finding("error", manifest, f"spec.template.metadata.labels.{role_label}", message, fix)]
     selector = dig(manifest.body, "spec", "selector")
     expressions = selector.get("matchExpressions") if isinstance(selector, Mapping) else None
     in_selector = role_label in string_map(dig(manifest.body, "spec", "selector", "matchLabels")) or any(

@@ -14,7 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from pipeline_steps.errors import RenderError
 from pipeline_steps.manifests.legacy import upgrade_legacy
 from pipeline_steps.manifests.model import Manifest
-from pipeline_steps.manifests.substitution import referenced_variables, substitute
+from pipeline_steps.manifests.substitution import Substituted, referenced_variables, substitute_yaml
 
 _GLOB_CHARACTERS = frozenset("*?[")
 _YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -37,7 +37,7 @@ def load_manifests(
     warnings: list[str] = []
     for source, path in expand_patterns(patterns, base_dir=base_dir):
         text = _read(source, path)
-        substituted = substitute(text, variables, source=source, unset_value=unset_value)
+        substituted = substitute_yaml(text, variables, source=source, unset_value=unset_value)
         for index, line, data in _documents(substituted, source, original=text):
             body = _checked_body(data, source, line, index)
             where = f"{source}:{line} ({body['kind']}/{body['metadata']['name']})"
@@ -98,7 +98,7 @@ def _read(source: str, path: Path) -> str:
         raise RenderError(f"cannot be read: {exc.strerror or exc}", source=source) from exc
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects a key given twice in one mapping, which plain PyYAML resolves silently."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -111,9 +111,16 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _documents(text: str, source: str, *, original: str) -> Iterator[tuple[int, int, Any]]:
+def _documents(substituted: Substituted, source: str, *, original: str) -> Iterator[tuple[int, int, Any]]:
     """(document index, first line, data) of each non-empty document; the items of a `kind: List` one by one."""
-    loader = _StrictLoader(text)
+    try:
+        loader = StrictLoader(substituted.text)  # refuses a control character at once
+    except yaml.reader.ReaderError as exc:
+        line = substituted.line_at(exc.position)
+        problem = str(exc).splitlines()[0]
+        raise RenderError(
+            f"invalid YAML: {problem}", source=f"{source}:{line}", hint="remove it: YAML text is printable"
+        ) from exc
     try:
         index = 0
         while True:
@@ -123,18 +130,18 @@ def _documents(text: str, source: str, *, original: str) -> Iterator[tuple[int, 
                 node = loader.get_node()
                 data = None if node is None else loader.construct_document(node)
             except yaml.MarkedYAMLError as exc:
-                raise _yaml_error(exc, source, original) from exc
+                raise _yaml_error(exc, source, original, substituted) from exc
             except yaml.YAMLError as exc:
                 raise RenderError(f"invalid YAML: {exc}", source=source) from exc
             if node is not None and data is not None:
-                yield from _flatten(data, node, index)
+                yield from _flatten(data, node, index, substituted)
             index += 1
     finally:
         loader.dispose()
 
 
-def _flatten(data: Any, node: Node, index: int) -> Iterator[tuple[int, int, Any]]:
-    line = node.start_mark.line + 1
+def _flatten(data: Any, node: Node, index: int, substituted: Substituted) -> Iterator[tuple[int, int, Any]]:
+    line = substituted.line_at(node.start_mark.index)
     items = data.get("items") if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") else None
     if not isinstance(items, list) or not isinstance(node, MappingNode):
         yield index, line, data
@@ -143,14 +150,17 @@ def _flatten(data: Any, node: Node, index: int) -> Iterator[tuple[int, int, Any]
         (value.value for key, value in node.value if key.value == "items" and isinstance(value, SequenceNode)), []
     )
     for item, item_node in zip(items, item_nodes, strict=True):
-        yield from _flatten(item, item_node, index)
+        yield from _flatten(item, item_node, index, substituted)
 
 
-def _yaml_error(exc: yaml.MarkedYAMLError, source: str, original: str) -> RenderError:
+def _yaml_error(exc: yaml.MarkedYAMLError, source: str, original: str, substituted: Substituted) -> RenderError:
     mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark is not None else 0
+    line = substituted.line_at(mark.index) if mark is not None else 0
     problem = exc.problem or exc.context or "invalid YAML"
-    context = f" ({exc.context})" if exc.context and exc.problem else ""
+    context = ""
+    if exc.context and exc.problem:  # where the construct that went wrong began, e.g. an unclosed [
+        began = f" on line {substituted.line_at(exc.context_mark.index)}" if exc.context_mark else ""
+        context = f" ({exc.context}{began})"
     hint = "check the indentation and quoting around this line"
     if problem.startswith("duplicate key"):
         hint = "a key may appear once in a mapping: remove one of them"

@@ -40,6 +40,12 @@ def pod_labels(manifest: Manifest) -> dict[str, str] | None:
     return None if path is None else string_map(dig(manifest.body, *path))
 
 
+def pod_spec_path(manifest: Manifest) -> tuple[str, ...] | None:
+    """Where the spec of the pods `manifest` creates is (e.g. spec.template.spec); None when it creates none."""
+    path = _TEMPLATE_LABEL_PATHS.get(manifest.kind)
+    return None if path is None else (*path[:-2], "spec")
+
+
 def map_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """A Service-style selector: every key present with the same value."""
     return all(labels.get(key) == value for key, value in selector.items())

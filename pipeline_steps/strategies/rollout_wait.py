@@ -10,7 +10,7 @@ from typing import Any
 from pipeline_steps.context import ReleaseContext
 from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.kube.cluster import WaitTimeout
-from pipeline_steps.kube.pod_problems import PodProblem, describe, pod_problems
+from pipeline_steps.kube.pod_problems import PodProblem, current_pods, describe, pod_problems
 from pipeline_steps.kube.readiness import rollout_status
 
 #: How often a wait that sees no progress looks at the pods' reasons (the watch itself follows the Deployment).
@@ -86,12 +86,14 @@ def _replica_failure(deployment: dict[str, Any]) -> str | None:
 
 
 def _problems(ctx: ReleaseContext, name: str) -> list[PodProblem]:
-    """The problems of the Deployment's current pods, with their Warning events."""
+    """The problems of the pods of the Deployment's current revision, with their Warning events."""
     deployment = ctx.cluster.get("apps/v1", "Deployment", name)
     if deployment is None:
         return []
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    pods = ctx.cluster.list("v1", "Pod", label_selector=",".join(f"{k}={v}" for k, v in labels.items()))
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    replica_sets = ctx.cluster.list("apps/v1", "ReplicaSet", label_selector=selector)
+    pods = current_pods(deployment, replica_sets, ctx.cluster.list("v1", "Pod", label_selector=selector))
     names = {p["metadata"]["name"] for p in pods}
     events = [e for e in ctx.cluster.list("v1", "Event") if (e.get("involvedObject") or {}).get("name") in names]
     return pod_problems(pods, events)

@@ -46,6 +46,9 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
         role_label=config.bluegreen.role_label if config.strategy == "bluegreen" else None,
         public_service=config.public_service,
         allow_missing_readiness=config.allow_missing_readiness,
+        roles=config.bluegreen.roles if config.strategy == "bluegreen" else (),
+        target_role=role,
+        namespace=ctx.cluster.namespace,
     )
     if not config.drain.accept_lost_requests:
         stops_pods = config.strategy == "rolling" or config.post_clean.policy == "scale-down"
@@ -113,8 +116,13 @@ def plan_apply(ctx: ReleaseContext, manifests: Sequence[Manifest], *, namespace_
         if not namespace_exists:
             changes.append(ObjectChange(manifest, None, object_diff(None, manifest.body, _label(manifest))))
             continue
-        live = ctx.cluster.get(manifest.api_version, manifest.kind, manifest.name)
-        planned = ctx.cluster.apply(manifest.body, dry_run=True)
+        try:
+            live = ctx.cluster.get(manifest.api_version, manifest.kind, manifest.name)
+            planned = ctx.cluster.apply(manifest.body, dry_run=True)
+        except ConfigError as exc:  # a kind the cluster does not serve, a body it refuses: say which manifest
+            if exc.source:
+                raise
+            raise ConfigError(exc.message, source=manifest.where, hint=exc.hint) from exc
         changes.append(ObjectChange(manifest, live, object_diff(live, planned, _label(manifest))))
     return changes
 

@@ -1,4 +1,6 @@
-"""`pipeline-steps-sandbox up|down|status|build`: a real local Kubernetes for trying and testing releases."""
+"""`pipeline-steps-sandbox up|down|status|build`: a real local Kubernetes for trying and testing releases.
+
+`restart|stop|start|freeze|thaw COMPONENT` inject faults into a running sandbox's control plane."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline_steps_sandbox.launcher import Launcher, SandboxError, build_binaries
+from pipeline_steps_sandbox.launcher import CONTROL_PLANE, Launcher, SandboxError, build_binaries
 from pipeline_steps_sandbox.layout import default_root
 
 
@@ -62,7 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     down = verbs.add_parser("down", help="stop everything the sandbox started")
     status = verbs.add_parser("status", help="show whether the sandbox runs and where (exit code 10: it does not)")
     status.add_argument("--output", choices=("text", "json"), default="text")
-    for sub in (up, down, status):
+    faults = {
+        "restart": "stop a control-plane component and start it again on the same ports, certificates and data",
+        "stop": "stop a control-plane component (it stays down until `start`)",
+        "start": "start a stopped control-plane component again and wait for its health check",
+        "freeze": "SIGSTOP a control-plane component: it keeps its connections and answers nothing until `thaw`",
+        "thaw": "SIGCONT a frozen control-plane component",
+    }
+    fault_parsers = []
+    for verb, text in faults.items():
+        sub = verbs.add_parser(verb, help=text, description=text + ". Clients reconnect by themselves.")
+        sub.add_argument("component", choices=CONTROL_PLANE)
+        if verb in ("restart", "stop"):
+            sub.add_argument(
+                "--kill",
+                action="store_true",
+                help="SIGKILL at once, as a crash does (default: SIGTERM, SIGKILL after 5 s, as an upgrade does)",
+            )
+        fault_parsers.append(sub)
+    for sub in (up, down, status, *fault_parsers):
         sub.add_argument(
             "--dir", type=Path, default=default_root(), help="the sandbox's directory (default: %(default)s)"
         )
@@ -115,6 +135,13 @@ def run(args: argparse.Namespace) -> ExitCode:
         launcher = Launcher(args.dir, progress=_say)
         if args.verb == "up":
             return _up(launcher, args)
+        if args.verb in ("restart", "stop", "start", "freeze", "thaw"):
+            if args.verb in ("restart", "stop"):
+                getattr(launcher, args.verb)(args.component, kill=args.kill)
+            else:
+                getattr(launcher, args.verb)(args.component)
+            print(f"{args.component}: {args.verb} done")
+            return ExitCode.OK
         if args.verb == "down":
             stopped = launcher.down()
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

@@ -19,8 +19,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Back-off before a crashed container starts again, and before the next pull of an image that failed: a
+#: kubelet waits 10 s, doubling to 5 min; the sandbox keeps the shape at a test's pace.
 RESTART_BACKOFF_FIRST = 2.0
 RESTART_BACKOFF_MAX = 60.0
+#: (connect, read) seconds of the agent's API requests: a frozen API server must not stop its pods' probes.
+API_TIMEOUT = (5.0, 10.0)
+#: How long a container that uses more memory than its limit runs before the OOM killer ends it.
+OOM_AFTER_S = 0.5
+#: The container env that says how much memory its process uses (the pod process itself allocates nothing).
+MEMORY_USE_ENV = "SANDBOX_MEMORY_USE"
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
+_FACTORS = {
+    None: 1,
+    "m": 0.001,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 #: The kubelet's one-off extension when a preStop hook has eaten the whole grace period.
 PRESTOP_OVERRUN_GRACE = 2.0
 _SLEEP_COMMAND = re.compile(r"^\s*(?:exec\s+)?sleep\s+(\d+(?:\.\d+)?)\s*$")
@@ -65,6 +90,21 @@ def prestop_seconds(container: dict[str, Any]) -> tuple[float, dict[str, Any] | 
     return 0.0, None
 
 
+def memory_bytes(quantity: object) -> float | None:
+    """A Kubernetes memory quantity ("128Mi", "1G", "500000") in bytes; None when it does not parse."""
+    match = _QUANTITY.match(str(quantity).strip()) if quantity is not None else None
+    if match is None:
+        return None
+    return float(match.group(1)) * _FACTORS[match.group(2)]
+
+
+def out_of_memory(container: dict[str, Any], env: dict[str, str]) -> bool:
+    """The container declares (by SANDBOX_MEMORY_USE) more memory than its `resources.limits.memory`."""
+    limit = memory_bytes(((container.get("resources") or {}).get("limits") or {}).get("memory"))
+    use = memory_bytes(env.get(MEMORY_USE_ENV))
+    return limit is not None and use is not None and use > limit
+
+
 def container_env(container: dict[str, Any], pod: dict[str, Any], pod_ip: str) -> dict[str, str]:
     """The container's env as the pod spec declares it; fieldRef is resolved, other sources are not."""
     fields = {
@@ -93,6 +133,16 @@ class ContainerRun:
     last_exit: dict[str, Any] | None = None
     restart_at: float = 0.0
     backoff: float = RESTART_BACKOFF_FIRST
+    #: The next start waits out a back-off (CrashLoopBackOff), rather than following a first crash at once.
+    backing_off: bool = False
+    #: The process has been started at least once (until then the pod is Pending).
+    ever_started: bool = False
+    #: An image that cannot be pulled: the waiting reason and message, and when the next pull is due.
+    pull_waiting: tuple[str, str] | None = None
+    pull_failed_at: float = 0.0
+    pull_retry_at: float = 0.0
+    #: When the OOM killer ends this run of the process (0: it fits its memory limit).
+    oom_at: float = 0.0
     readiness: ProbeState | None = None
     liveness: ProbeState | None = None
     startup: ProbeState | None = None

@@ -33,6 +33,9 @@ BUILD_SCRIPT = Path(__file__).resolve().parent / "build" / "build.sh"
 BIN_DIR_ENV = "PIPELINE_STEPS_SANDBOX_BIN"
 #: Components in start order; `down` stops them in reverse.
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+#: What `stop`, `start`, `restart`, `freeze` and `thaw` act on: the node agent's pods die with it, so it is
+#: not among them (a kubelet restart keeps its containers; the sandbox's agent cannot).
+CONTROL_PLANE = ORDER[:4]
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -68,17 +71,41 @@ def build_binaries(progress: Progress) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
+#: Where the control plane's ports are chosen: below the NodePort range (30000-32767, where the proxy listens)
+#: and, on a usual system, below the ephemeral range that outgoing connections take their source ports from.
+COMPONENT_PORTS = range(20000, 30000)
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_ports() -> range:
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        low, high = (int(part) for part in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on, outside the ephemeral range: a component restarted on its port must find it free,
+    and a client connection (of which a load test opens thousands) may take any ephemeral port as its own
+    source port, which keeps a listener off that port until the connection's TIME_WAIT is over."""
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in COMPONENT_PORTS if port not in ephemeral]
+    random.shuffle(candidates)
+    chosen: list[int] = []
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise SandboxError(
+        f"no {count} free ports in {COMPONENT_PORTS.start}-{COMPONENT_PORTS.stop - 1} outside the "
+        f"ephemeral range {ephemeral.start}-{ephemeral.stop - 1}"
+    )
 
 
 def _claim_network_octet() -> tuple[int, socket.socket]:
@@ -203,49 +230,23 @@ class Launcher:
         kube_proxies = self._prepare_kube_proxy(state) if data_plane == "kube-proxy" else None
         deadline = time.monotonic() + timeout
         admin = _admin_ssl(layout)
-        steps: list[tuple[str, list[str], Callable[[], str | None]]] = [
-            (
-                "etcd",
-                cp.etcd_command(binaries, layout, ports),
-                lambda: self._check_http(f"{state.etcd_url}/health", None, '"health":"true"'),
-            ),
-            (
-                "kube-apiserver",
-                cp.apiserver_command(binaries, layout, ports),
-                lambda: self._check_http(f"{apiserver_url}/readyz", admin, "ok"),
-            ),
-            (
-                "kube-controller-manager",
-                cp.controller_manager_command(binaries, layout, ports),
-                lambda: self._check_http(
-                    f"https://127.0.0.1:{ports.controller_manager}/healthz", _insecure_ssl(), "ok"
-                ),
-            ),
-            (
-                "kube-scheduler",
-                cp.scheduler_command(binaries, layout, ports),
-                lambda: self._check_http(f"https://127.0.0.1:{ports.scheduler}/healthz", _insecure_ssl(), "ok"),
-            ),
-            (
-                "node-agent",
-                [
-                    sys.executable,
-                    "-m",
-                    "pipeline_steps_sandbox.agent",
-                    "--root",
-                    str(layout.root),
-                    "--nodes",
-                    str(nodes),
-                    "--net",
-                    str(state.network_octet),
-                    "--kube-version",
-                    state.kube_version,
-                    *(["--proxy-delay", str(proxy_delay)] if proxy_delay is not None else []),
-                    *(["--data-plane", data_plane] if data_plane != "python" else []),
-                ],
-                lambda: self._check_nodes_ready(state, admin),
-            ),
+        agent = [
+            sys.executable,
+            "-m",
+            "pipeline_steps_sandbox.agent",
+            "--root",
+            str(layout.root),
+            "--nodes",
+            str(nodes),
+            "--net",
+            str(state.network_octet),
+            "--kube-version",
+            state.kube_version,
+            *(["--proxy-delay", str(proxy_delay)] if proxy_delay is not None else []),
+            *(["--data-plane", data_plane] if data_plane != "python" else []),
         ]
+        steps = [*(self._control_plane(state, name) for name in CONTROL_PLANE)]
+        steps.append(("node-agent", agent, lambda: self._check_nodes_ready(state, admin)))
         try:
             for name, command, check in steps:
                 started = time.monotonic()
@@ -278,6 +279,39 @@ class Launcher:
         state.startup_seconds["total"] = round(time.time() - state.started_at, 2)
         state.save(layout)
         return state
+
+    def _control_plane(self, state: SandboxState, name: str) -> tuple[str, list[str], Callable[[], str | None]]:
+        """One control-plane component's command line and health check, from what `up` recorded: a component
+        started again gets the same ports, certificates and data directory, so its clients reconnect."""
+        layout, binaries, ports = self.layout, Path(state.bin_dir), cp.Ports(**state.ports)
+        if name == "etcd":
+            return (
+                name,
+                cp.etcd_command(binaries, layout, ports),
+                lambda: self._check_http(f"{state.etcd_url}/health", None, '"health":"true"'),
+            )
+        if name == "kube-apiserver":
+            admin = _admin_ssl(layout)
+            return (
+                name,
+                cp.apiserver_command(binaries, layout, ports),
+                lambda: self._check_http(f"{state.apiserver_url}/readyz", admin, "ok"),
+            )
+        if name == "kube-controller-manager":
+            return (
+                name,
+                cp.controller_manager_command(binaries, layout, ports),
+                lambda: self._check_http(
+                    f"https://127.0.0.1:{ports.controller_manager}/healthz", _insecure_ssl(), "ok"
+                ),
+            )
+        if name == "kube-scheduler":
+            return (
+                name,
+                cp.scheduler_command(binaries, layout, ports),
+                lambda: self._check_http(f"https://127.0.0.1:{ports.scheduler}/healthz", _insecure_ssl(), "ok"),
+            )
+        raise SandboxError(f"unknown component {name!r}; the control plane is {', '.join(CONTROL_PLANE)}")
 
     def _spawn(self, name: str, command: list[str]) -> int:
         env = dict(os.environ, **{MARKER_ENV: str(self.layout.root)})
@@ -357,7 +391,7 @@ class Launcher:
             if not left.empty():
                 raise SandboxError(f"could not remove all of the sandbox's network: {left}")
         if state is not None:
-            state.pids = {}
+            state.pids, state.stopped, state.frozen = {}, [], []
             state.save(self.layout)
         if not quiet and stopped:
             self.progress("stopped " + ", ".join(stopped))
@@ -383,20 +417,114 @@ class Launcher:
         if state is None:
             return {"running": False, "root": str(self.layout.root)}
         components = {name: _pid_alive(pid) for name, pid in state.pids.items()}
+        if components:
+            components.update({name: False for name in state.stopped})
         readyz = None
-        if components.get("kube-apiserver"):
+        if components.get("kube-apiserver") and "kube-apiserver" not in state.frozen:
             readyz = _get(f"{state.apiserver_url}/readyz", _admin_ssl(self.layout))[1].strip()
         return {
-            "running": bool(components) and all(components.values()),
+            "running": bool(components) and all(components.values()) and not state.frozen,
             "root": str(self.layout.root),
             "kubeconfig": str(self.layout.kubeconfig),
             "apiserver": state.apiserver_url,
             "kube_version": state.kube_version,
             "nodes": state.nodes,
             "components": components,
+            "frozen": state.frozen,
             "readyz": readyz,
             "startup_seconds": state.startup_seconds,
         }
+
+    # -- one component: faults for tests ---------------------------------------------------------------
+
+    def _running_state(self, component: str) -> SandboxState:
+        if component not in CONTROL_PLANE:
+            raise SandboxError(f"unknown component {component!r}; choose one of {', '.join(CONTROL_PLANE)}")
+        state = SandboxState.load(self.layout)
+        if state is None or not state.pids:
+            raise SandboxError(f"no sandbox runs in {self.layout.root}; start one with `pipeline-steps-sandbox up`")
+        return state
+
+    def stop(self, component: str, *, kill: bool = False) -> None:
+        """Stop one control-plane component: SIGTERM and SIGKILL after a grace period, as an upgrade does; with
+        `kill`, SIGKILL at once, as a crash does (etcd and the apiserver take seconds to drain their clients)."""
+        state = self._running_state(component)
+        pid = state.pids.pop(component, None)
+        if pid is not None:
+            _stop_group(pid, grace=0 if kill else STOP_GRACE_SECONDS)
+        if component not in state.stopped:
+            state.stopped.append(component)
+        state.frozen = [name for name in state.frozen if name != component]
+        state.save(self.layout)
+        self.progress(f"{'killed' if kill else 'stopped'} {component}")
+
+    def start(self, component: str, timeout: float = 60.0) -> None:
+        """Start a stopped component again on the same ports, certificates and data; wait for its health check."""
+        state = self._running_state(component)
+        pid = state.pids.get(component)
+        if pid is not None and _pid_alive(pid):
+            raise SandboxError(f"{component} is running already (pid {pid}); use `restart` to start it again")
+        name, command, check = self._control_plane(state, component)
+        deadline = time.monotonic() + timeout
+        # A killed process shows as a zombie while its other threads still hold its sockets: its successor must
+        # not try to listen before they are closed.
+        self._wait(f"{name}'s ports to be free", None, lambda: _ports_in_use(_ports_of(state, name)), deadline)
+        self.progress(f"starting {name}")
+        state.pids[name] = self._spawn(name, command)
+        state.stopped = [other for other in state.stopped if other != name]
+        state.save(self.layout)
+        self._wait(name, state.pids[name], check, deadline)
+
+    def restart(self, component: str, *, kill: bool = False, timeout: float = 60.0) -> None:
+        """Stop and start one component; its clients see their connections drop and then reconnect."""
+        self.stop(component, kill=kill)
+        self.start(component, timeout)
+
+    def freeze(self, component: str) -> None:
+        """SIGSTOP one component: it keeps its sockets and accepts connections, and answers nothing (a hung
+        process, a long GC pause, a VM stalled), until `thaw`."""
+        state = self._running_state(component)
+        pid = state.pids.get(component)
+        if pid is None or not _pid_alive(pid):
+            raise SandboxError(f"{component} is not running; start it first")
+        os.killpg(pid, signal.SIGSTOP)
+        if component not in state.frozen:
+            state.frozen.append(component)
+        state.save(self.layout)
+        self.progress(f"froze {component}")
+
+    def thaw(self, component: str) -> None:
+        """SIGCONT a frozen component: it carries on where it stopped."""
+        state = self._running_state(component)
+        pid = state.pids.get(component)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+        state.frozen = [name for name in state.frozen if name != component]
+        state.save(self.layout)
+        self.progress(f"thawed {component}")
+
+
+def _ports_of(state: SandboxState, component: str) -> list[int]:
+    names = {
+        "etcd": ("etcd_client", "etcd_peer"),
+        "kube-apiserver": ("apiserver",),
+        "kube-controller-manager": ("controller_manager",),
+        "kube-scheduler": ("scheduler",),
+    }
+    return [state.ports[name] for name in names[component]]
+
+
+def _ports_in_use(ports: list[int]) -> str | None:
+    """None when a listener could bind each port (as the components do, with SO_REUSEADDR); else what is in use."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                return f"127.0.0.1:{port}: {exc.strerror}"
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -418,6 +546,8 @@ def _stop_group(pid: int, grace: float = STOP_GRACE_SECONDS) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        # A frozen (SIGSTOPped) process acts on SIGTERM only once it runs again.
+        os.killpg(pid, signal.SIGCONT)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.05)

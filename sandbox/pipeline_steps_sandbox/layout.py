@@ -72,6 +72,9 @@ class SandboxState:
     startup_seconds: dict[str, float] = field(default_factory=dict)
     #: "python" (the service proxy) or "kube-proxy" (network namespaces and the real kube-proxy).
     data_plane: str = "python"
+    #: Control-plane components stopped by `stop` (not yet started again) and frozen by `freeze`.
+    stopped: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
 
     def save(self, layout: Layout) -> None:
         tmp = layout.state_file.with_suffix(".tmp")

@@ -22,7 +22,9 @@ the container's environment in the pod spec, so a test can stage a bad or an ung
                                     do not say goodbye
   SANDBOX_KEEPALIVE_TIMEOUT=<s>     close a connection idle this long (default 60)
 
-Variables starting with SANDBOX_POD_ are set by the agent itself, never by a pod spec.
+The node agent itself reads SANDBOX_MEMORY_USE=<quantity> (the memory this process stands for: above the
+container's memory limit, the agent kills it as the OOM killer would). Variables starting with SANDBOX_POD_ are
+set by the agent itself, never by a pod spec.
 """
 
 from __future__ import annotations

@@ -25,14 +25,20 @@ from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps_sandbox.addresses import to_loopback
 from pipeline_steps_sandbox.containers import (
+    API_TIMEOUT,
+    OOM_AFTER_S,
     PRESTOP_OVERRUN_GRACE,
+    RESTART_BACKOFF_FIRST,
     RESTART_BACKOFF_MAX,
     ContainerRun,
     NodeContext,
     container_env,
     now_rfc3339,
+    out_of_memory,
     prestop_seconds,
 )
+from pipeline_steps_sandbox.events import PodEvents
+from pipeline_steps_sandbox.images import pull_failure
 from pipeline_steps_sandbox.layout import MARKER_ENV
 from pipeline_steps_sandbox.probes import ProbeState, resolve_port, run_probe
 
@@ -40,6 +46,8 @@ log = logging.getLogger(__name__)
 
 STRATEGIC = "application/strategic-merge-patch+json"
 _TICK = 0.25
+#: A failed pull shows as ErrImagePull this long, then as ImagePullBackOff until the next attempt.
+_ERR_IMAGE_PULL_SHOWN_S = 1.0
 
 
 class PodRunner:
@@ -61,6 +69,10 @@ class PodRunner:
         self._lock = threading.Lock()
         self._on_exit = on_exit
         self._last_status: str = ""
+        #: The last status post failed (the API server was away), or the API's copy differs from ours: post again.
+        self._status_dirty = False
+        self._posted_ready: bool | None = None
+        self.events = PodEvents(self.core, pod, node.node_name)
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.namespace}/{self.name}", daemon=True)
 
     @property
@@ -78,6 +90,10 @@ class PodRunner:
     def observe(self, kind: str, pod: dict[str, Any]) -> None:
         with self._lock:
             self.pod = pod
+            # Someone else changed the pod's readiness (the node lifecycle controller marks the pods of a node it
+            # thinks is gone not ready): a kubelet's status manager puts back what it knows.
+            if self._posted_ready is not None and _ready_in(pod) != self._posted_ready:
+                self._status_dirty = True
         if kind == "DELETED":
             self._deleted.set()
         self._wake.set()
@@ -91,6 +107,7 @@ class PodRunner:
 
     def _run(self) -> None:
         try:
+            self._post_status()  # Pending, ContainerCreating: what a kubelet reports before it starts anything
             for run in self.containers:
                 self._start(run)
             self._post_status()
@@ -102,7 +119,7 @@ class PodRunner:
                     return
                 changed = self._supervise()
                 changed = self._probe() or changed
-                if changed:
+                if changed or self._status_dirty:
                     self._post_status()
                 self._wake.wait(self._next_wakeup())
                 self._wake.clear()
@@ -118,10 +135,43 @@ class PodRunner:
         now = time.monotonic()
         dues = [s.next_due for r in self.containers for s in (r.readiness, r.liveness, r.startup) if s]
         dues += [r.restart_at for r in self.containers if r.restart_at]
+        dues += [r.pull_retry_at for r in self.containers if r.pull_retry_at]
+        dues += [
+            r.pull_failed_at + _ERR_IMAGE_PULL_SHOWN_S
+            for r in self.containers
+            if r.pull_waiting and r.pull_waiting[0] == "ErrImagePull"
+        ]
+        dues += [r.oom_at for r in self.containers if r.oom_at]
+        if self._status_dirty:
+            dues.append(now + 1.0)
         soonest = min(dues, default=now + 5)
         return max(0.05, min(soonest - now, _TICK * 4))
 
+    def _pull(self, run: ContainerRun) -> bool:
+        """Pull the container's image, as far as the sandbox stages pulls; False when it failed (and is backed off)."""
+        image = str(run.spec.get("image", ""))
+        failure = pull_failure(image)
+        now = time.monotonic()
+        if failure is None:
+            if run.pull_waiting is not None or not run.ever_started:
+                self.events.record("Pulled", f'Container image "{image}" already present on machine')
+            run.pull_waiting, run.pull_retry_at = None, 0.0
+            return True
+        if failure.reason == "InvalidImageName":
+            self.events.record("InspectFailed", failure.message, "Warning")
+            self.events.record("Failed", "Error: InvalidImageName", "Warning")
+        else:
+            self.events.record("Pulling", f'Pulling image "{image}"')
+            self.events.record("Failed", f'Failed to pull image "{image}": {failure.message}', "Warning")
+            self.events.record("Failed", f"Error: {failure.reason}", "Warning")
+        run.pull_waiting = (failure.reason, failure.message)
+        run.pull_failed_at, run.pull_retry_at = now, now + run.backoff
+        run.backoff = min(run.backoff * 2, RESTART_BACKOFF_MAX)
+        return False
+
     def _start(self, run: ContainerRun) -> None:
+        if not self._pull(run):
+            return
         spec = run.spec
         ports = [str(p["containerPort"]) for p in spec.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
         spec_env = container_env(spec, self.pod, self.virtual_ip)
@@ -159,36 +209,81 @@ class PodRunner:
             )
         run.started_at = now_rfc3339()
         run.restart_at = 0.0
+        run.ever_started = True
+        run.oom_at = time.monotonic() + OOM_AFTER_S if out_of_memory(spec, spec_env) else 0.0
         run.startup = ProbeState(spec["startupProbe"], result=False) if spec.get("startupProbe") else None
         run.readiness = ProbeState(spec["readinessProbe"], result=False) if spec.get("readinessProbe") else None
         run.liveness = ProbeState(spec["livenessProbe"], result=True) if spec.get("livenessProbe") else None
-        self._event("Started", f"Started container {spec['name']}")
+        self.events.record("Created", f"Created container: {spec['name']}")
+        self.events.record("Started", f"Started container {spec['name']}")
 
     def _supervise(self) -> bool:
-        """Notice exits and restart per restartPolicy, with back-off. True when status changed."""
+        """Notice exits (and kill what outgrew its memory limit), restart per restartPolicy with back-off, pull
+        again what failed to pull. True when status changed."""
         changed = False
-        policy = self.pod["spec"].get("restartPolicy", "Always")
         now = time.monotonic()
         for run in self.containers:
-            if run.process is not None and run.process.poll() is not None:
-                code = run.process.returncode
-                run.last_exit = {
-                    "exitCode": code if code >= 0 else 128 - code,
-                    "reason": "Completed" if code == 0 else "Error",
-                    "startedAt": run.started_at,
-                    "finishedAt": now_rfc3339(),
-                }
-                run.process = None
+            if run.process is None and run.pull_waiting is not None:
+                if now >= run.pull_retry_at:
+                    self._start(run)
+                    changed = True
+                elif now >= run.pull_failed_at + _ERR_IMAGE_PULL_SHOWN_S and run.pull_waiting[0] == "ErrImagePull":
+                    image = run.spec.get("image", "")
+                    run.pull_waiting = (
+                        "ImagePullBackOff",
+                        f'Back-off pulling image "{image}": ErrImagePull: ' + run.pull_waiting[1],
+                    )
+                    self.events.record("BackOff", f'Back-off pulling image "{image}"')
+                    self.events.record("Failed", "Error: ImagePullBackOff", "Warning")
+                    changed = True
+                continue
+            if run.process is not None and run.oom_at and now >= run.oom_at:
+                # What the kernel's OOM killer does to a cgroup over its limit: SIGKILL, no grace.
+                self._stop_process(run, 0)
+                assert run.last_exit is not None
+                run.last_exit.update(exitCode=137, reason="OOMKilled")
+                self._after_exit(run, now)
                 changed = True
-                if policy == "Always" or (policy == "OnFailure" and code != 0):
-                    run.restart_at = now + run.backoff
-                    self._event("BackOff", f"Back-off restarting failed container {run.name}", "Warning")
-                    run.backoff = min(run.backoff * 2, RESTART_BACKOFF_MAX)
+            elif run.process is not None and run.process.poll() is not None:
+                run.last_exit = self._exit_record(run, run.process.returncode)
+                run.process = None
+                self._after_exit(run, now)
+                changed = True
             elif run.process is None and run.restart_at and now >= run.restart_at:
                 run.restart_count += 1
                 self._start(run)
                 changed = True
         return changed
+
+    def _after_exit(self, run: ContainerRun, now: float) -> None:
+        """Schedule the restart restartPolicy asks for: the first at once, later ones after a doubling back-off."""
+        run.oom_at = 0.0
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        code = (run.last_exit or {}).get("exitCode", 0)
+        if not (policy == "Always" or (policy == "OnFailure" and code != 0)):
+            return
+        if not run.backing_off:
+            run.restart_at, run.backing_off = now + _TICK, True
+            return
+        run.restart_at = now + run.backoff
+        self.events.record(
+            "BackOff", f"Back-off restarting failed container {run.name} in pod {self._pod_ref}", "Warning"
+        )
+        run.backoff = min(run.backoff * 2, RESTART_BACKOFF_MAX)
+
+    @property
+    def _pod_ref(self) -> str:
+        return f"{self.name}_{self.namespace}({self.uid})"
+
+    @staticmethod
+    def _exit_record(run: ContainerRun, code: int) -> dict[str, Any]:
+        return {
+            "exitCode": code if code >= 0 else 128 - code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": run.started_at,
+            "finishedAt": now_rfc3339(),
+            "containerID": f"sandbox://{run.name}/{run.restart_count}",
+        }
 
     def _probe(self) -> bool:
         changed = False
@@ -198,24 +293,29 @@ class PodRunner:
                 continue
             if run.startup is not None and not run.startup.result:
                 if run.startup.due(now):
-                    changed |= run.startup.record(self._attempt(run.startup, run), now)
+                    changed |= self._probe_once(run, run.startup, "Startup", now)
                 continue
             for state, kind in ((run.readiness, "Readiness"), (run.liveness, "Liveness")):
-                if state is None or not state.due(now):
-                    continue
-                flipped = state.record(self._attempt(state, run), now)
-                changed |= flipped
-                if flipped and not state.result:
-                    self._event("Unhealthy", f"{kind} probe failed: {state.last_message}", "Warning")
+                if state is not None and state.due(now):
+                    changed |= self._probe_once(run, state, kind, now)
             if run.liveness is not None and not run.liveness.result:
-                self._event("Killing", f"Container {run.name} failed liveness probe, will be restarted")
+                self.events.record("Killing", f"Container {run.name} failed liveness probe, will be restarted")
                 self._stop_process(run, self._grace_period())
                 run.liveness = None  # a fresh one comes with the restart
+                self._after_exit(run, now)
                 changed = True
         return changed
 
+    def _probe_once(self, run: ContainerRun, state: ProbeState, kind: str, now: float) -> bool:
+        """One attempt; every failed one is an `Unhealthy` event, as the kubelet's prober records it."""
+        outcome = self._attempt(state, run)
+        flipped = state.record(outcome, now)
+        if not outcome.ok:
+            self.events.record("Unhealthy", f"{kind} probe failed: {outcome.message}", "Warning")
+        return flipped
+
     def _attempt(self, state: ProbeState, run: ContainerRun) -> Any:
-        return run_probe(state.probe, run.spec, self.host, self.node.kube_version)
+        return run_probe(state.probe, run.spec, self.host, self.node.kube_version, shown_as=self.virtual_ip)
 
     def _grace_period(self) -> float:
         meta = self.pod["metadata"]
@@ -228,7 +328,8 @@ class PodRunner:
         """Graceful deletion: preStop, SIGTERM, SIGKILL at the deadline, then remove the pod."""
         grace = self._grace_period()
         deadline = time.monotonic() + grace
-        self._event("Killing", f"Stopping container(s) with grace period {grace:g}s")
+        for run in self.containers:
+            self.events.record("Killing", f"Stopping container {run.name}")
         hooks = [
             threading.Thread(target=self._stop_container, args=(run, deadline), daemon=True) for run in self.containers
         ]
@@ -259,7 +360,7 @@ class PodRunner:
         if remaining <= 0:
             remaining = PRESTOP_OVERRUN_GRACE
         self._stop_process(run, 0 if self._deleted.is_set() else remaining)
-        run.restart_at = 0.0
+        run.restart_at = run.pull_retry_at = 0.0
 
     def _prestop_http(self, run: ContainerRun, hook: dict[str, Any], deadline: float) -> None:
         timeout = max(0.1, deadline - time.monotonic())
@@ -281,13 +382,7 @@ class PodRunner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        code = process.returncode
-        run.last_exit = {
-            "exitCode": code if code >= 0 else 128 - code,
-            "reason": "Completed" if code == 0 else "Error",
-            "startedAt": run.started_at,
-            "finishedAt": now_rfc3339(),
-        }
+        run.last_exit = self._exit_record(run, process.returncode)
         run.process = None
 
     def _kill_all(self, grace: float) -> None:
@@ -300,9 +395,15 @@ class PodRunner:
         state: dict[str, Any]
         if run.running:
             state = {"running": {"startedAt": run.started_at}}
-        elif run.restart_at:
+        elif run.pull_waiting is not None:
+            state = {"waiting": {"reason": run.pull_waiting[0], "message": run.pull_waiting[1]}}
+        elif run.restart_at and run.backing_off and run.last_exit is not None and self._in_backoff(run):
+            back_off = f"{run.backoff / 2:g}s"
             state = {
-                "waiting": {"reason": "CrashLoopBackOff", "message": f"back-off restarting failed container {run.name}"}
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {back_off} restarting failed container={run.name} pod={self._pod_ref}",
+                }
             }
         elif run.last_exit is not None:
             state = {"terminated": run.last_exit}
@@ -311,32 +412,50 @@ class PodRunner:
         status: dict[str, Any] = {
             "name": run.name,
             "image": run.spec.get("image", ""),
-            "imageID": run.spec.get("image", ""),
-            "containerID": f"sandbox://{self.uid}/{run.name}",
+            "imageID": run.spec.get("image", "") if run.ever_started else "",
             "ready": run.ready,
             "started": run.started,
             "restartCount": run.restart_count,
             "state": state,
         }
+        if run.ever_started:
+            status["containerID"] = f"sandbox://{self.uid}/{run.name}"
         if run.last_exit is not None and not state.get("terminated"):
             status["lastState"] = {"terminated": run.last_exit}
         return status
 
+    @staticmethod
+    def _in_backoff(run: ContainerRun) -> bool:
+        # The first restart follows a crash at once (the container shows terminated meanwhile); from the second
+        # on, the kubelet waits out a back-off and says so.
+        return run.backoff > RESTART_BACKOFF_FIRST
+
     def _post_status(self) -> None:
         ready = all(run.ready for run in self.containers)
         all_exited = all(not run.running for run in self.containers)
+        unready = [run.name for run in self.containers if not run.ready]
         now = now_rfc3339()
 
         def condition(kind: str, value: bool) -> dict[str, Any]:
-            return {
+            found: dict[str, Any] = {
                 "type": kind,
                 "status": "True" if value else "False",
                 "lastTransitionTime": now,
                 "lastProbeTime": None,
             }
+            if not value and kind in ("ContainersReady", "Ready"):
+                found["reason"] = "ContainersNotReady"
+                found["message"] = f"containers with unready status: [{' '.join(unready)}]"
+            return found
 
+        if not all(run.ever_started for run in self.containers):
+            phase = "Pending"  # a container has not run yet: creating, or its image cannot be pulled
+        elif not all_exited:
+            phase = "Running"
+        else:
+            phase = self.pod.get("status", {}).get("phase", "Running")
         status: dict[str, Any] = {
-            "phase": "Running" if not all_exited else self.pod.get("status", {}).get("phase", "Running"),
+            "phase": phase,
             "hostIP": self.node.host_ip,
             "hostIPs": [{"ip": self.node.host_ip}],
             "podIP": self.virtual_ip,
@@ -350,12 +469,12 @@ class PodRunner:
             ],
             "containerStatuses": [self._container_status(run) for run in self.containers],
         }
-        # Only a changed status is sent, and lastTransitionTime is left out of the comparison, so
-        # conditions keep the time they last really changed.
+        # Only a changed status is sent (or one the API server lost or someone else changed), and
+        # lastTransitionTime is left out of the comparison, so conditions keep the time they last really changed.
         fingerprint = json.dumps(
             {**status, "conditions": [(c["type"], c["status"]) for c in status["conditions"]]}, sort_keys=True
         )
-        if fingerprint == self._last_status:
+        if fingerprint == self._last_status and not self._status_dirty:
             return
         previous = {c["type"]: c for c in (self.pod.get("status") or {}).get("conditions") or []}
         for c in status["conditions"]:
@@ -363,34 +482,24 @@ class PodRunner:
             if old is not None and old.get("status") == c["status"] and old.get("lastTransitionTime"):
                 c["lastTransitionTime"] = old["lastTransitionTime"]
         try:
+            self._status_dirty = False
             self.core.patch_namespaced_pod_status(
-                self.name, self.namespace, {"status": status}, _content_type=STRATEGIC
+                self.name, self.namespace, {"status": status}, _content_type=STRATEGIC, _request_timeout=API_TIMEOUT
             )
             self._last_status = fingerprint
+            with self._lock:
+                self._posted_ready = ready
         except ApiException as exc:
             if exc.status != 404:
+                self._status_dirty = True
                 log.warning("pod %s: status update failed: %s", self.key, exc.reason)
+        except Exception as exc:  # the API server is away (restarting, frozen): try again shortly
+            self._status_dirty = True
+            log.warning("pod %s: status update failed: %s", self.key, exc)
 
-    def _event(self, reason: str, message: str, kind: str = "Normal") -> None:
-        now = now_rfc3339()
-        body = {
-            "metadata": {"generateName": f"{self.name}.", "namespace": self.namespace},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": self.namespace,
-                "name": self.name,
-                "uid": self.uid,
-                "apiVersion": "v1",
-            },
-            "reason": reason,
-            "message": message,
-            "type": kind,
-            "source": {"component": "kubelet", "host": self.node.node_name},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        try:
-            self.core.create_namespaced_event(self.namespace, body)
-        except Exception:
-            log.debug("pod %s: event not recorded", self.key, exc_info=True)
+
+def _ready_in(pod: dict[str, Any]) -> bool:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False

@@ -35,8 +35,21 @@ def resolve_port(port: Any, container: dict[str, Any]) -> int:
     raise ValueError(f"port {port!r} is not a port of container {container.get('name')!r}")
 
 
-def run_probe(probe: dict[str, Any], container: dict[str, Any], host: str, kube_version: str) -> ProbeOutcome:
-    """Run one probe attempt against `host` (the pod's loopback twin)."""
+def _dial_error(exc: BaseException, address: str) -> str:
+    """An OS error worded as Go's net package words it in a kubelet's probe message."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"dial tcp {address}: connect: connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    return f"dial tcp {address}: {exc}"
+
+
+def run_probe(
+    probe: dict[str, Any], container: dict[str, Any], host: str, kube_version: str, *, shown_as: str | None = None
+) -> ProbeOutcome:
+    """Run one probe attempt against `host` (the pod's loopback twin); messages name `shown_as` (the pod's IP,
+    as the API knows it), as a kubelet's do."""
+    shown = shown_as or host
     timeout = float(probe.get("timeoutSeconds") or 1)
     if "httpGet" in probe:
         spec = probe["httpGet"]
@@ -54,7 +67,14 @@ def run_probe(probe: dict[str, Any], container: dict[str, Any], host: str, kube_
             conn.request("GET", spec.get("path") or "/", headers=headers)
             status = conn.getresponse().status
         except (OSError, http.client.HTTPException) as exc:
-            return ProbeOutcome(False, f'Get "http://{host}:{port}{spec.get("path") or "/"}": {exc}')
+            url = f"http://{shown}:{port}{spec.get('path') or '/'}"
+            if isinstance(exc, TimeoutError):
+                why = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            elif isinstance(exc, ConnectionRefusedError):
+                why = _dial_error(exc, f"{shown}:{port}")
+            else:
+                why = str(exc) or type(exc).__name__
+            return ProbeOutcome(False, f'Get "{url}": {why}')
         finally:
             conn.close()
         if 200 <= status < 400:
@@ -65,8 +85,10 @@ def run_probe(probe: dict[str, Any], container: dict[str, Any], host: str, kube_
             port = resolve_port(probe["tcpSocket"]["port"], container)
             with socket.create_connection((host, port), timeout=timeout):
                 return ProbeOutcome(True, "connected")
-        except (OSError, ValueError) as exc:
-            return ProbeOutcome(False, f"dial tcp {host}:{probe['tcpSocket'].get('port')}: {exc}")
+        except ValueError as exc:
+            return ProbeOutcome(False, str(exc))
+        except OSError as exc:
+            return ProbeOutcome(False, _dial_error(exc, f"{shown}:{probe['tcpSocket'].get('port')}"))
     log.info("container %s: exec/grpc probes cannot run in the sandbox; counted as passing", container.get("name"))
     return ProbeOutcome(True, "not run in the sandbox")
 

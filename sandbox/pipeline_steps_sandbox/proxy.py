@@ -21,18 +21,28 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps_sandbox.addresses import load_balancer_ip, to_loopback
+from pipeline_steps_sandbox.containers import API_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 _BUFFER = 64 * 1024
 DEFAULT_PROPAGATION_DELAY = 0.5
+#: How long publishing a LoadBalancer address is retried (the API server restarting, etcd away).
+PUBLISH_RETRY_S = 60.0
+
+
+def _published(service: Obj) -> list[str]:
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return [i["ip"] for i in ingress if i.get("ip")]
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ class ServiceProxy:
         self._slices: dict[str, dict[str, Obj]] = {}  # service key -> slice name -> slice
         self._round_robin: dict[tuple[str, str], itertools.count[int]] = {}
         self._lb_in_use: dict[str, str] = {}  # ip -> service key
+        self._publishing: set[str] = set()  # service keys whose address is being written to their status
         # The loop holds tasks only weakly, and asyncio's server protocol lets go of a connection's
         # task once the client side is closed; a connection still waiting on its backend would
         # then be collected mid-flight ("Task was destroyed but it is pending!"), sockets unclosed.
@@ -161,6 +172,10 @@ class ServiceProxy:
         if kind_of_service == "LoadBalancer":
             if view.lb_ip is None:
                 view.lb_ip = self._allocate_lb_ip(key, service)
+            elif view.lb_ip not in _published(service) and key not in self._publishing:
+                # The status lost it, or publishing it failed for longer than its retries: a load-balancer
+                # controller reconciles, so this puts it back.
+                self._publish_soon(key, view.lb_ip)
             if view.lb_ip is not None:
                 for port in spec.get("ports") or []:
                     if (port.get("protocol") or "TCP") == "TCP":
@@ -179,11 +194,7 @@ class ServiceProxy:
                 self.loop.create_task(self._open_listener(listener))
 
     def _allocate_lb_ip(self, key: str, service: Obj) -> str | None:
-        published = [
-            i.get("ip")
-            for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            if i.get("ip")
-        ]
+        published = _published(service)
         ip = next((p for p in published if self._lb_in_use.get(p) in (None, key)), None)
         if ip is None:
             used = set(self._lb_in_use)
@@ -196,18 +207,36 @@ class ServiceProxy:
                 return None
         self._lb_in_use[ip] = key
         if ip not in published:
-            namespace, name = key.split("/", 1)
-            body = {"status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}}
-            self.loop.run_in_executor(None, self._publish, name, namespace, body)
+            self._publish_soon(key, ip)
         return ip
 
-    def _publish(self, name: str, namespace: str, body: Obj) -> None:
-        try:
-            self.core.patch_namespaced_service_status(
-                name, namespace, body, _content_type="application/merge-patch+json"
-            )
-        except Exception:
-            log.warning("service %s/%s: could not publish its address", namespace, name, exc_info=True)
+    def _publish_soon(self, key: str, ip: str) -> None:
+        self._publishing.add(key)
+        future = self.loop.run_in_executor(None, self._publish, key, ip)
+        future.add_done_callback(lambda _: self._publishing.discard(key))
+
+    def _publish(self, key: str, ip: str) -> None:
+        """Write the address into the Service's status; retried with back-off while the API server is away."""
+        namespace, name = key.split("/", 1)
+        body = {"status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}}
+        delay, deadline = 0.5, time.monotonic() + PUBLISH_RETRY_S
+        while True:
+            try:
+                self.core.patch_namespaced_service_status(
+                    name, namespace, body, _content_type="application/merge-patch+json", _request_timeout=API_TIMEOUT
+                )
+                return
+            except ApiException as exc:
+                if exc.status == 404:
+                    return  # the Service is gone
+                problem: object = f"{exc.status} {exc.reason}"
+            except Exception as exc:
+                problem = exc
+            if time.monotonic() + delay > deadline:
+                log.warning("service %s: could not publish its address: %s", key, problem)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _close_service(self, key: str, view: _ServiceView) -> None:
         for listener in view.listeners.values():

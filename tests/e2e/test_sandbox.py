@@ -183,10 +183,15 @@ def test_pod_deletion_with_prestop_longer_than_proxy_catch_up_loses_nothing(clus
 def test_pod_deletion_without_prestop_can_lose_requests(cluster: Cluster, sandbox: Launcher, namespace: str) -> None:
     url = _deploy_web(cluster, namespace, env={"SANDBOX_ON_SIGTERM": "exit"})
 
-    load = _delete_one_pod_under_load(cluster, namespace, url)
-
-    # The race a real cluster has: SIGTERM arrives before the proxy stops sending to the endpoint.
-    assert load.failures, f"no request failed: the sandbox hid the termination race ({load.summary()})"
+    # The race a real cluster has: SIGTERM arrives before the proxy stops sending to the endpoint. One deletion
+    # may slip between two requests on a busy machine (as on a real cluster); three in a row do not.
+    runs = []
+    for _ in range(3):
+        load = _delete_one_pod_under_load(cluster, namespace, url)
+        runs.append(load)
+        if load.failures:
+            break
+    assert load.failures, f"no request failed: the sandbox hid the termination race ({[r.summary() for r in runs]})"
     assert len(load.failures) < len(load.answers) / 2
 
 

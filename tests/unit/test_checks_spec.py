@@ -161,3 +161,30 @@ def test_errors_name_the_list_they_are_in() -> None:
         parse_checks([{"http": {}}, {"http": {"method": "FETCH"}}], source=SOURCE, field="verify.prod")
     assert caught.value.field == "verify.prod[1].http.method"
     assert caught.value.hint == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("http", "field", "message"),
+    [
+        ({"url": "htp//nowhere"}, "url", "'htp//nowhere' is not an http or https URL"),
+        ({"url": "ftp://host/x"}, "url", "'ftp://host/x' is not an http or https URL"),
+        ({"url": "http:///path"}, "url", "'http:///path' is not an http or https URL"),
+        ({"url": "http://[::1/x"}, "url", "is not an http or https URL"),
+        ({"url": "http://host/a b"}, "url", "is not an http or https URL"),
+        ({"path": "http://host/x"}, "path", "'http://host/x' is a URL, not a path"),
+        ({"path": "/health check"}, "path", "'/health check' has spaces or control characters"),
+    ],
+)
+def test_a_check_address_that_is_none_is_refused_before_anything_is_deployed(
+    http: dict[str, str], field: str, message: str
+) -> None:
+    error = problem([{"http": http}])
+    assert error.field == f"verify.staged[0].http.{field}"
+    assert message in str(error)
+    assert error.hint
+
+
+@pytest.mark.parametrize("url", ["http://web:8080/x", "https://web.example/x?q=1", "{base_url}/api", "{base_url}"])
+def test_check_urls_may_name_a_host_or_the_address_under_test(url: str) -> None:
+    (spec,) = parse([{"http": {"url": url}}])
+    assert isinstance(spec, HttpCheckSpec) and spec.url == url

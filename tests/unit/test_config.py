@@ -314,3 +314,72 @@ def test_a_namespace_that_is_no_dns_label_is_refused_from_file_and_flag(tmp_path
     with pytest.raises(ConfigError) as from_flag:
         load_config(path, {}, Overrides(namespace="-bad"))
     assert "--namespace" in str(from_flag.value)
+
+
+# -- YAML the loader refuses, and the image it releases --------------------------------------------------
+
+
+def test_a_key_given_twice_is_refused_naming_its_second_line(tmp_path: Path) -> None:
+    problem = error(tmp_path, MINIMAL + "app: other\n")
+    assert str(problem).startswith(f"{tmp_path / 'pipeline.yaml'}:3: not valid YAML: duplicate key 'app'")
+    assert problem.hint == "a key may appear once in a mapping: remove one of them"
+
+
+def test_a_second_document_is_refused(tmp_path: Path) -> None:
+    problem = error(tmp_path, MINIMAL + "---\napp: other\n")
+    assert "pipeline.yaml:3: not valid YAML: but found another document" in str(problem)
+    assert problem.hint is not None and "one YAML document" in problem.hint
+
+
+def test_a_yaml_error_says_where_the_unclosed_construct_began(tmp_path: Path) -> None:
+    problem = error(tmp_path, "app: web\nmanifests: [a.yaml\nnamespace: x\n")
+    assert "pipeline.yaml:3: not valid YAML: expected ',' or ']'" in str(problem)
+    assert "(while parsing a flow sequence on line 2)" in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("text", "variables"), [(MINIMAL + "namespace: a\x1fb\n", {}), (MINIMAL + "x: ${X}\n", {"X": "\x00"})]
+)
+def test_a_control_character_is_refused_naming_its_line(tmp_path: Path, text: str, variables: dict[str, str]) -> None:
+    problem = error(tmp_path, text, variables)
+    assert f"{tmp_path / 'pipeline.yaml'}:3: " in str(problem)
+    assert "unacceptable character" in str(problem)
+
+
+def test_lines_after_a_value_with_line_breaks_are_the_file_s_own(tmp_path: Path) -> None:
+    problem = error(tmp_path, 'app: web\nmanifests: ["${M}"]\nstrategy: canary\n', {"M": "a\nb\nc"})
+    assert str(problem).startswith(f"{tmp_path / 'pipeline.yaml'}:3: strategy: is 'canary'")
+
+
+def test_a_value_adding_a_key_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    problem = error(tmp_path, MINIMAL + "confirm:\n  mode: ${MODE}\n", {"MODE": "auto\n  approvers: [mallory]"})
+    assert str(problem).startswith(f"{tmp_path / 'pipeline.yaml'}:4: the value of ${{MODE}} would change the structure")
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "overrides", "where"),
+    [
+        (MINIMAL, {}, Overrides(image="registry.local/web"), "--image / PIPELINE_STEPS_IMAGE: "),
+        (MINIMAL + "image: {reference: registry.local/web}\n", {}, None, "pipeline.yaml:3: image.reference: "),
+        (MINIMAL, {"IMAGE": "registry.local/web"}, None, "IMAGE (environment or --set): "),
+    ],
+)
+def test_an_image_with_neither_tag_nor_digest_is_refused_where_it_was_given(
+    tmp_path: Path, text: str, variables: dict[str, str], overrides: Overrides | None, where: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, variables, overrides)
+    assert where + "image 'registry.local/web' has neither tag nor digest" in str(caught.value)
+    assert caught.value.hint is not None and "add a tag" in caught.value.hint
+
+
+@pytest.mark.parametrize("image", ["registry.local/web:1", "web@sha256:" + "a" * 64, "localhost:5000/web:v2"])
+def test_an_image_with_a_tag_or_a_digest_is_taken(tmp_path: Path, image: str) -> None:
+    assert load(tmp_path, MINIMAL, {}, Overrides(image=image)).image.reference == image
+
+
+def test_an_image_reference_that_is_none_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, MINIMAL, {}, Overrides(image="registry.local/Web:1"))
+    assert "invalid image reference 'registry.local/Web:1'" in str(caught.value)
+    assert caught.value.field == "--image / PIPELINE_STEPS_IMAGE"

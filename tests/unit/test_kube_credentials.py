@@ -137,3 +137,36 @@ def test_in_cluster_without_its_service_variables(clean_env: pytest.MonkeyPatch)
     assert caught.value.source == "in-cluster"
     assert "cannot load cluster credentials: Service host/port is not set" in caught.value.message
     assert isinstance(caught.value.__cause__, ConfigException)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("apiVersion: v1\nclusters: [\n", "{path}:3: cannot load cluster credentials: not valid YAML"),
+        ("just some text\n", "{path}: cannot load cluster credentials: not a valid kubeconfig (TypeError"),
+        ("- a list\n", "{path}: cannot load cluster credentials: not a valid kubeconfig (TypeError"),
+        (KUBECONFIG.replace("clusters:\n- name: local", "clusters: 5\nx:\n- name: local"), "not a valid kubeconfig"),
+        (
+            KUBECONFIG.replace("insecure-skip-tls-verify: true}", "certificate-authority-data: 'not base64!'}", 1),
+            "not a valid",
+        ),
+    ],
+)
+def test_a_broken_kubeconfig_is_a_config_error_naming_it(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        connect(kubeconfig=str(path))
+    assert says.format(path=path) in str(caught.value)
+
+
+@pytest.mark.parametrize("server", ["not a url", "https://", "127.0.0.1:6443", "ftp://127.0.0.1:6443"])
+def test_a_server_that_is_no_url_is_a_config_error(clean_env: pytest.MonkeyPatch, tmp_path: Path, server: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.replace("https://127.0.0.1:6443", server), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        connect(kubeconfig=str(path))
+    assert caught.value.field == "clusters[].cluster.server"
+    assert caught.value.hint == "write it as https://HOST:PORT"

@@ -10,7 +10,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps.errors import ClusterError
-from pipeline_steps.kube.errors import call, translate
+from pipeline_steps.kube.errors import call, refused_body, translate
 
 
 def api_error(status: int, reason: str = "Reason", body: str | None = None) -> ApiException:
@@ -38,6 +38,17 @@ def test_other_client_errors_are_never_retried(status: int) -> None:
     error = translate(api_error(status), "apply Deployment/web")
     assert error.retryable is False
     assert error.status == status
+
+
+def test_storage_unavailable_is_retryable_whatever_status_the_api_server_wraps_it_in() -> None:
+    # Seen with etcd restarting while a Service was created: the IP allocator's error comes back as 422.
+    body = status_body(
+        'Service "web-test-green" is invalid: spec.clusterIPs: Invalid value: [""]: failed to allocate IP: '
+        "rpc error: code = Unavailable desc = error reading from server: EOF"
+    )
+    error = translate(api_error(422, "Unprocessable Entity", body), "apply Service/web-test-green")
+    assert error.retryable is True
+    assert error.status == 422
 
 
 def test_message_comes_from_the_status_body() -> None:
@@ -158,3 +169,12 @@ def test_call_lets_other_exceptions_through_unwrapped() -> None:
     with pytest.raises(KeyError):
         call("read Service/web", func)
     assert func.calls == 1
+
+
+def test_a_body_the_schema_refuses_is_not_retried_though_server_side_apply_answers_500() -> None:
+    message = "failed to create typed patch object (/web; apps/v1, Kind=Deployment): .spec.replica: field not declared"
+    error = translate(api_error(500, "Internal Server Error", status_body(message)), "apply Deployment/web (dry-run)")
+    assert (error.status, error.retryable) == (500, False)
+    assert refused_body(error.status, error.message)
+    assert not refused_body(500, "etcdserver: request timed out")
+    assert translate(api_error(500, "Internal Server Error", status_body("etcd timed out")), "x").retryable

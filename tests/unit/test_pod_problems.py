@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_steps.kube.pod_problems import describe, pod_problems
+from pipeline_steps.kube.pod_problems import current_pods, describe, pod_problems
 
 
 def pod(name: str, *, ready: bool = False, waiting: str | None = None, terminated: str | None = None,
@@ -35,6 +35,14 @@ def test_a_crash_looping_container_is_certain_and_named_with_its_restarts() -> N
     [problem] = pod_problems([pod("web-1", waiting="CrashLoopBackOff", restarts=4)])
     assert (problem.pod, problem.reason, problem.certain) == ("web-1", "CrashLoopBackOff", True)
     assert str(problem) == "pod web-1: CrashLoopBackOff (container app: CrashLoopBackOff happened, restarted 4 times)"
+
+
+def test_a_crash_loop_says_how_the_container_last_ended() -> None:
+    crashing = pod("web-1", waiting="CrashLoopBackOff", restarts=3)
+    crashing["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+
+    [problem] = pod_problems([crashing])
+    assert problem.detail == "container app: CrashLoopBackOff happened, restarted 3 times, last exited 137 (OOMKilled)"
 
 
 def test_an_image_that_cannot_be_pulled_is_certain() -> None:
@@ -76,6 +84,30 @@ def test_a_running_pod_that_never_gets_ready_shows_its_probe_event() -> None:
     assert (problem.reason, problem.detail, problem.certain) == ("Unhealthy", "Readiness probe failed: HTTP 503", False)
 
 
+def test_the_probe_event_last_seen_is_shown_whatever_order_the_api_lists_them_in() -> None:
+    """The first attempt found nothing listening; every attempt since gets a 503, counted on one event."""
+
+    def unhealthy(message: str, first: str, last: str, count: int) -> dict[str, Any]:
+        return {
+            "type": "Warning",
+            "reason": "Unhealthy",
+            "message": message,
+            "involvedObject": {"name": "a"},
+            "firstTimestamp": first,
+            "lastTimestamp": last,
+            "count": count,
+        }
+
+    events = [
+        unhealthy("Readiness probe failed: HTTP probe failed with statuscode: 503", "T00:00:02Z", "T00:00:09Z", 8),
+        unhealthy(
+            'Readiness probe failed: Get "http://10.1.1.5:8080/": connection refused', "T00:00:01Z", "T00:00:01Z", 1
+        ),
+    ]
+    [problem] = pod_problems([pod("a")], events)
+    assert problem.detail == "Readiness probe failed: HTTP probe failed with statuscode: 503"
+
+
 def test_ready_and_terminating_pods_are_no_problem() -> None:
     assert pod_problems([pod("a", ready=True), pod("b", waiting="CrashLoopBackOff", deleting=True)]) == []
 
@@ -83,3 +115,44 @@ def test_ready_and_terminating_pods_are_no_problem() -> None:
 def test_describe_keeps_the_message_short() -> None:
     problems = pod_problems([pod(f"p{i}", waiting="ImagePullBackOff") for i in range(5)])
     assert describe(problems).endswith("; and 2 more")
+
+
+# -- the pods of the current revision ----------------------------------------------------------------------------
+
+
+def _owned(kind_meta: dict[str, Any], revision: str, template_hash: str, owner: str = "deploy-uid") -> dict[str, Any]:
+    return {
+        "metadata": {
+            **kind_meta,
+            "annotations": {"deployment.kubernetes.io/revision": revision},
+            "labels": {"pod-template-hash": template_hash},
+            "ownerReferences": [{"kind": "Deployment", "uid": owner}],
+        }
+    }
+
+
+DEPLOYMENT = {
+    "metadata": {"name": "web", "uid": "deploy-uid", "annotations": {"deployment.kubernetes.io/revision": "3"}}
+}
+
+
+def _labelled(name: str, template_hash: str) -> dict[str, Any]:
+    found = pod(name, waiting="CrashLoopBackOff")
+    found["metadata"]["labels"] = {"app": "web", "pod-template-hash": template_hash}
+    return found
+
+
+def test_only_the_pods_of_the_current_revision_are_this_rollouts() -> None:
+    """A failed release's crashing pods (revision 2) stay while the next release (revision 3) rolls out."""
+    replica_sets = [_owned({"name": "web-aaa"}, "2", "aaa"), _owned({"name": "web-bbb"}, "3", "bbb")]
+    pods = [_labelled("web-aaa-1", "aaa"), _labelled("web-bbb-1", "bbb"), _labelled("web-aaa-2", "aaa")]
+
+    assert [p["metadata"]["name"] for p in current_pods(DEPLOYMENT, replica_sets, pods)] == ["web-bbb-1"]
+
+
+def test_a_replica_set_of_another_owner_is_not_the_current_one() -> None:
+    replica_sets = [_owned({"name": "other-bbb"}, "3", "bbb", owner="someone-else")]
+    pods = [_labelled("web-aaa-1", "aaa"), _labelled("other-bbb-1", "bbb")]
+
+    # The current ReplicaSet is not known (not created yet, or not this Deployment's): every pod counts.
+    assert len(current_pods(DEPLOYMENT, replica_sets, pods)) == 2

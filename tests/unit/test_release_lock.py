@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+from typing import Any
 
-from pipeline_steps.release_lock import lock_state
+import pytest
+
+from pipeline_steps.release_lock import CREATED_NAMESPACE_ANNOTATION, lock_state, release_refused
 from pipeline_steps.report import RunReport, StepReport, StepStatus
 from pipeline_steps.runner import release_is_over
 
@@ -93,3 +97,57 @@ def test_the_lease_says_which_step_its_holder_is_in() -> None:
     assert lock_state(lease, NOW).step is None
     lease["metadata"] = {"name": "pipeline-steps-web", "annotations": {"pipeline-steps.dev/step": "switch"}}
     assert lock_state(lease, NOW).step == "switch"
+
+
+@dataclasses.dataclass
+class LeaseStore:
+    """The calls release_refused makes, on Leases held in memory: what it deletes is what it changed."""
+
+    leases: dict[str, dict[str, Any]]
+    namespace: str = "new"
+    deleted: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        return self.leases.get(name)
+
+    def list(self, api_version: str, kind: str) -> list[dict[str, Any]]:
+        return list(self.leases.values())
+
+    def delete(self, api_version: str, kind: str, name: str, *, resource_version: str | None = None) -> bool:
+        self.deleted.append((kind, name))
+        return True
+
+
+def _held(name: str = "pipeline-steps-web", *, created_namespace: bool) -> dict[str, Any]:
+    lease = _lease("run-1", NOW.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    annotations = {CREATED_NAMESPACE_ANNOTATION: "true"} if created_namespace else {}
+    lease["metadata"] = {"name": name, "resourceVersion": "7", "annotations": annotations}
+    return lease
+
+
+def test_a_refused_run_removes_the_namespace_its_lock_created() -> None:
+    store = LeaseStore({"pipeline-steps-web": _held(created_namespace=True)})
+    assert release_refused(store, "web", "run-1")  # type: ignore[arg-type]
+    assert store.deleted == [("Namespace", "new")]
+
+
+@pytest.mark.parametrize(
+    "leases",
+    [
+        {"pipeline-steps-web": _held(created_namespace=False)},  # the namespace was there before this run
+        {  # another app took its lock in the new namespace meanwhile
+            "pipeline-steps-web": _held(created_namespace=True),
+            "pipeline-steps-api": _held("pipeline-steps-api", created_namespace=False),
+        },
+    ],
+)
+def test_a_refused_run_otherwise_gives_back_only_its_lock(leases: dict[str, dict[str, Any]]) -> None:
+    store = LeaseStore(leases)
+    assert release_refused(store, "web", "run-1")  # type: ignore[arg-type]
+    assert store.deleted == [("Lease", "pipeline-steps-web")]
+
+
+def test_a_refused_run_leaves_a_lock_it_does_not_hold() -> None:
+    store = LeaseStore({"pipeline-steps-web": _held(created_namespace=True)})
+    assert not release_refused(store, "web", "run-2")  # type: ignore[arg-type]
+    assert store.deleted == []

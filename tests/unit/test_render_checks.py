@@ -307,3 +307,71 @@ def test_findings_follow_manifest_order(tmp_path: Path) -> None:
 def test_an_unknown_strategy_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown strategy 'canary'"):
         check(tmp_path, deployment(), strategy="canary")
+
+
+# -- the role label's value, kinds blue/green cannot give a role, images, namespaces -------------------------
+
+
+def bluegreen(tmp_path: Path, *bodies: dict[str, Any], target_role: str | None = "green") -> list[Finding]:
+    return check_manifests(
+        load(tmp_path, *bodies),
+        strategy="bluegreen",
+        role_label="role",
+        public_service="web",
+        allow_missing_readiness=False,
+        roles=("blue", "green"),
+        target_role=target_role,
+    )
+
+
+def test_a_role_label_value_not_in_roles_is_an_error(tmp_path: Path) -> None:
+    finding = only(bluegreen(tmp_path, deployment(labels={"app": "web", "role": "red"})))
+    assert finding.field == "spec.template.metadata.labels.role"
+    assert finding.message == "the pod template's 'role' label is 'red', not one of bluegreen.roles (blue, green)"
+    assert "role: ${TARGET_ROLE}" in finding.hint
+
+
+def test_a_role_label_of_the_other_role_is_an_error(tmp_path: Path) -> None:
+    finding = only(bluegreen(tmp_path, deployment(labels={"app": "web", "role": "blue"})))
+    assert "is 'blue', but this Deployment is rendered for role 'green'" in finding.message
+    assert bluegreen(tmp_path, deployment(labels={"app": "web", "role": "green"})) == []
+
+
+def test_blue_green_refuses_other_workloads_that_carry_the_role(tmp_path: Path) -> None:
+    stateful = deployment("db", labels={"app": "db", "role": "green"})
+    stateful["kind"] = "StatefulSet"
+    finding = only(bluegreen(tmp_path, deployment(labels={"app": "web", "role": "green"}), stateful))
+    assert (finding.where, finding.field) == (f"app.yaml:{document_lines(tmp_path)[1]} (StatefulSet/db)", "kind")
+    assert "waits for the rollout of Deployments only" in finding.message
+    shared = deployment("db", labels={"app": "db"})  # no role: not part of the switch
+    shared["kind"] = "StatefulSet"
+    assert bluegreen(tmp_path, deployment(labels={"app": "web", "role": "green"}), shared) == []
+
+
+@pytest.mark.parametrize("image", ["registry.local/web", "web", "localhost:5000/team/web"])
+def test_an_image_with_neither_tag_nor_digest_is_an_error(tmp_path: Path, image: str) -> None:
+    body = deployment(replicas=2, containers=[{"name": "web", "image": "web:1", "readinessProbe": PROBE}])
+    body["spec"]["template"]["spec"]["initContainers"] = [{"name": "init", "image": image}]
+    finding = only(check(tmp_path, body))
+    assert finding.field == "spec.template.spec.initContainers[0].image"
+    assert f"image {image!r} has neither tag nor digest" in finding.message
+    assert "add a tag" in finding.hint
+
+
+@pytest.mark.parametrize("image", ["registry.local/web:1", "localhost:5000/web:v2", "web@sha256:" + "a" * 64])
+def test_an_image_with_a_tag_or_digest_is_fine(tmp_path: Path, image: str) -> None:
+    body = deployment(replicas=2, containers=[{"name": "web", "image": image, "readinessProbe": PROBE}])
+    assert check(tmp_path, body) == []
+
+
+def test_an_object_of_another_namespace_is_an_error(tmp_path: Path) -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "other"}}
+    manifests = load(tmp_path, deployment(replicas=2), config)
+    kwargs: dict[str, Any] = {"strategy": "rolling", "role_label": None, "public_service": None}
+    findings = check_manifests(manifests, allow_missing_readiness=False, namespace="prod", **kwargs)
+    finding = only(findings)
+    assert (finding.field, finding.message) == (
+        "metadata.namespace",
+        "is 'other', but the release goes to namespace 'prod'",
+    )
+    assert check_manifests(manifests, allow_missing_readiness=False, namespace="other", **kwargs) == []

@@ -229,3 +229,30 @@ def test_rendered_yaml_keeps_long_values_on_one_line(tmp_path: Path) -> None:
 
 def test_nothing_renders_to_the_empty_string() -> None:
     assert manifest_to_yaml([]) == ""
+
+
+def test_objects_after_a_value_with_line_breaks_keep_their_lines_in_the_file(tmp_path: Path) -> None:
+    write(
+        tmp_path, "app.yaml", CONFIG_MAP.format(name="a") + 'data: {pem: "${PEM}"}\n---\n' + CONFIG_MAP.format(name="b")
+    )
+    first, second = load(tmp_path, "app.yaml", PEM="-----BEGIN-----\nAAAA\n-----END-----")
+    assert (first.line, second.line) == (1, 7)
+    assert first.body["data"]["pem"] == "-----BEGIN----- AAAA -----END-----"
+
+
+def test_a_value_adding_an_object_is_refused_before_any_object_is_read(tmp_path: Path) -> None:
+    write(tmp_path, "cm.yaml", CONFIG_MAP.format(name="web") + 'data:\n  greeting: "${GREETING}"\n')
+    error = load_error(tmp_path, "cm.yaml", GREETING='hi"\n---\n' + CONFIG_MAP.format(name="evil") + 'z: "y')
+    assert str(error).startswith("cm.yaml:6: the value of ${GREETING} would change the structure of the file")
+
+
+def test_a_control_character_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "cm.yaml", CONFIG_MAP.format(name="web") + "data:\n  a: b\x07\n")
+    error = load_error(tmp_path, "cm.yaml")
+    assert str(error).startswith("cm.yaml:6: invalid YAML: unacceptable character #x0007")
+
+
+def test_a_yaml_error_says_where_the_construct_that_went_wrong_began(tmp_path: Path) -> None:
+    write(tmp_path, "cm.yaml", CONFIG_MAP.format(name="web") + "data: {a: b,\n  c: [1, 2\n  d: 3\n")
+    error = load_error(tmp_path, "cm.yaml")
+    assert "(while parsing a flow sequence on line 6)" in error.message

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from pipeline_steps.errors import ConfigError, RenderError
+from pipeline_steps.manifests.substitution import substitute_yaml
 from pipeline_steps.render import referenced_variables, substitute
 
 
@@ -123,3 +125,69 @@ def test_referenced_variables_lists_plain_and_defaulted_names_once() -> None:
 
 def test_substituted_values_are_not_substituted_again() -> None:
     assert render("a: ${OUTER}", OUTER="${INNER}") == "a: ${INNER}"
+
+
+# -- a value stays a value (substitute_yaml) --------------------------------------------------------------
+
+
+def yaml_error(text: str, **variables: str) -> RenderError:
+    with pytest.raises(RenderError) as caught:
+        substitute_yaml(text, variables, source="cm.yaml")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "why"),
+    [
+        ("data:\n  a: ${X}\n  b: 2\n", "1\n  evil: 1", "it adds keys or items the file does not have"),
+        ('data:\n  a: "${X}"\n', 'x"\n---\nkind: Secret\nz: "y', "it starts a YAML document the file does not have"),
+        ("args: [${X}]\n", "a, b", "it adds keys or items the file does not have"),
+        ("args: [${X}]\n", "k:", "it makes a mapping or a list where the file has one value"),
+        ("data:\n  a: ${X}\n", "{b: 1}", "it makes a mapping or a list where the file has one value"),
+        ("a: &x {k: 1}\nb: ${X}\n", "*x", "it holds a YAML alias, anchor or tag"),
+        ("a: ${X}\n", "!!binary aGk=", "it holds a YAML alias, anchor or tag"),
+        ("# built from ${X}\na: 1\n", "\nevil: 1", "it adds keys or items the file does not have"),
+    ],
+)
+def test_a_value_that_would_add_yaml_is_refused_naming_the_variable_and_its_line(
+    text: str, value: str, why: str
+) -> None:
+    error = yaml_error("\n" * 9 + text, X=value)
+    assert error.source == f"cm.yaml:{10 + text[: text.index('${X}')].count(chr(10))}"
+    assert error.message.endswith(f": the value of ${{X}} would change the structure of the file: {why}")
+    assert error.hint is not None and "keep line breaks" in error.hint and '"${X}"' in error.hint
+
+
+def test_a_value_that_breaks_the_yaml_is_refused_with_the_parser_s_problem() -> None:
+    error = yaml_error("a:\n  b: ${X}\n  c: 1\n", X="x\n  - y")
+    assert str(error).startswith("cm.yaml:2: invalid YAML: ")
+    assert "the value of ${X} breaks it" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "parsed"),
+    [
+        ('a: "${X}"\n', "b: c # d {e} [f] --- 'g' *h &i !j", {"a": "b: c # d {e} [f] --- 'g' *h &i !j"}),
+        ("a: '${X}'\n", 'say "hi": now', {"a": 'say "hi": now'}),
+        (
+            "a: ${X}\n",
+            "registry.local:5000/web@sha256:" + "a" * 64,
+            {"a": "registry.local:5000/web@sha256:" + "a" * 64},
+        ),
+        ('a: "${X}"\nb: 2\n', "two\nlines", {"a": "two lines", "b": 2}),
+        ("a: ${X}  # note\n", "plain text", {"a": "plain text"}),
+    ],
+)
+def test_a_value_with_yaml_syntax_inside_its_own_value_is_kept(text: str, value: str, parsed: object) -> None:
+    assert yaml.safe_load(substitute_yaml(text, {"X": value}, source="cm.yaml").text) == parsed
+
+
+def test_a_default_is_part_of_the_file_and_may_hold_yaml() -> None:
+    assert yaml.safe_load(substitute_yaml("a: ${LIST:-[1, 2]}\n", {}, source="cm.yaml").text) == {"a": [1, 2]}
+
+
+def test_lines_after_a_value_with_line_breaks_keep_their_number_in_the_file() -> None:
+    substituted = substitute_yaml('a: "${X}"\nb: 2\n', {"X": "one\ntwo\nthree"}, source="cm.yaml")
+    assert substituted.line_at(substituted.text.index("b:")) == 2
+    assert substituted.line_at(substituted.text.index("three")) == 1
+    assert [(item.name, item.line) for item in substituted.inserted] == [("X", 1)]

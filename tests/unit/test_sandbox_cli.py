@@ -50,6 +50,30 @@ def test_a_failed_start_exits_1_and_says_what_is_missing(tmp_path: Path, capsys:
     assert f"{empty_bin / 'etcd'} is missing or not executable" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("verb", ["restart", "stop", "start", "freeze", "thaw"])
+def test_a_fault_verb_without_a_running_sandbox_exits_1_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    assert cli.main([verb, "kube-apiserver", "--dir", str(tmp_path)]) == cli.ExitCode.FAILED
+    assert f"no sandbox runs in {tmp_path}" in capsys.readouterr().err
+
+
+def test_a_fault_verb_takes_only_a_control_plane_component(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["restart", "node-agent"])
+    assert exited.value.code == cli.ExitCode.USAGE
+    said = capsys.readouterr().err
+    assert "invalid choice" in said and all(name in said for name in launcher.CONTROL_PLANE), said
+
+
+def test_control_plane_ports_are_free_and_outside_the_ephemeral_and_node_port_ranges() -> None:
+    ports = launcher._free_ports(5)
+
+    assert len(set(ports)) == 5
+    ephemeral = launcher._ephemeral_ports()
+    assert all(port not in ephemeral and not 30000 <= port <= 32767 for port in ports), ports
+
+
 def test_the_exit_codes_are_documented_in_help() -> None:
     epilog = cli.build_parser().format_help()
     for code in cli.ExitCode:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps_sandbox.containers import container_env, prestop_seconds
+from pipeline_steps_sandbox.containers import container_env, memory_bytes, out_of_memory, prestop_seconds
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web-7d9f-abcde", "namespace": "shop", "uid": "0b6a-uid"},
@@ -116,3 +116,28 @@ def test_other_sources_are_left_out() -> None:
 
 def test_a_container_without_env_gets_none() -> None:
     assert container_env({"name": "app"}, POD, "10.231.2.7") == {}
+
+
+# -- memory ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"),
+    [("128Mi", 128 * 2**20), ("1Gi", 2**30), ("1G", 10**9), ("500000", 500000), ("1.5Ki", 1536), ("100m", 0.1)],
+)
+def test_memory_quantities_read_as_kubernetes_writes_them(quantity: str, expected: float) -> None:
+    assert memory_bytes(quantity) == expected
+
+
+@pytest.mark.parametrize("quantity", [None, "", "lots", "12XB", "-1Gi"])
+def test_a_memory_quantity_that_does_not_parse_is_none(quantity: str | None) -> None:
+    assert memory_bytes(quantity) is None
+
+
+def test_a_container_using_more_than_its_limit_is_out_of_memory() -> None:
+    container = {"name": "app", "resources": {"limits": {"memory": "64Mi"}}}
+
+    assert out_of_memory(container, {"SANDBOX_MEMORY_USE": "1Gi"})
+    assert not out_of_memory(container, {"SANDBOX_MEMORY_USE": "32Mi"})
+    assert not out_of_memory(container, {})  # uses nothing it declares
+    assert not out_of_memory({"name": "app"}, {"SANDBOX_MEMORY_USE": "1Gi"})  # no limit: nothing to outgrow

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,11 @@ from pipeline_steps.errors import ConfigError
 from pipeline_steps.facts import RunFacts
 from pipeline_steps.state import (
     RunState,
+    current_owner,
     default_state_path,
     load_state,
     local_scope,
+    owner_is_running,
     rendered_dir,
     resolve_state_path,
     save_state,
@@ -44,7 +49,7 @@ def test_the_file_is_sorted_indented_json(tmp_path: Path) -> None:
     text = path.read_text()
     assert json.loads(text) == {
         "app": "web", "run_id": "r1", "strategy": "rolling", "facts": {}, "steps": {}, "started_at": "",
-        "finished": False,
+        "finished": False, "owner": "",
     }  # fmt: skip
     assert text.startswith('{\n  "app": "web",\n  "facts": {},')
 
@@ -136,3 +141,27 @@ def test_local_files_of_one_app_in_two_namespaces_or_clusters_never_meet(tmp_pat
 def test_rendered_dir_is_per_cluster_namespace_app_and_run() -> None:
     scope = local_scope("127.0.0.1_6443", "shop", "web")
     assert rendered_dir(Path("/ws"), scope, "r1") == Path("/ws/.pipeline-steps/rendered/127.0.0.1_6443/shop/web/r1")
+
+
+# -- the process that runs a run ---------------------------------------------------------------------------------
+
+
+def test_a_running_process_of_this_host_is_running_and_a_finished_one_is_not() -> None:
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        owner = f"{socket.gethostname()}:{child.pid}:{started}"
+        assert owner_is_running(owner)
+        # The same pid given later to another process is not the same owner.
+        assert not owner_is_running(f"{socket.gethostname()}:{child.pid}:{int(started) + 1}")
+    finally:
+        child.kill()
+        child.wait()
+    assert not owner_is_running(owner)
+    assert current_owner().split(":")[:2] == [socket.gethostname(), str(os.getpid())]
+
+
+@pytest.mark.parametrize("owner", ["", "garbage", "another-host.invalid:1:1", ":1:"])
+def test_an_owner_this_host_cannot_see_is_not_running(owner: str) -> None:
+    assert not owner_is_running(owner)
