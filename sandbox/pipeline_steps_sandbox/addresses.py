@@ -16,7 +16,7 @@ import ipaddress
 
 VIRTUAL_FIRST_OCTET = 10
 LOOPBACK_FIRST_OCTET = 127
-#: Range the per-sandbox second octet is drawn from; it stays clear of the Service range 10.96/16.
+#: Range the per-sandbox second octet is drawn from; clear of 10.96/12, where clusters usually put Services.
 NETWORK_OCTETS = range(200, 250)
 
 
@@ -44,5 +44,23 @@ def network_claim_ip(net: int) -> str:
     return f"{LOOPBACK_FIRST_OCTET}.{net}.255.254"
 
 
+def node_ip(net: int, node_index: int) -> str:
+    """A Node's InternalIP: the first address of its pod CIDR, which its network namespace holds (pods
+    start at .2). Inside the sandbox's guarded range, so a NodePort reached from the host never leaves
+    the machine."""
+    return f"{VIRTUAL_FIRST_OCTET}.{net}.{node_index}.1"
+
+
 def pod_cidr(net: int, node_index: int) -> str:
     return f"{VIRTUAL_FIRST_OCTET}.{net}.{node_index}.0/24"
+
+
+def service_cidr(net: int) -> str:
+    """ClusterIPs: inside the sandbox's own 10.<net>.0.0/16, so its guard route covers them too and two
+    sandboxes never hand out the same ClusterIP; clear of the pod CIDRs (nodes take 10.<net>.1-127)."""
+    return f"{VIRTUAL_FIRST_OCTET}.{net}.128.0/18"
+
+
+def kubernetes_service_ip(net: int) -> str:
+    """The `kubernetes` Service's ClusterIP: the first address of the Service range."""
+    return f"{VIRTUAL_FIRST_OCTET}.{net}.128.1"

@@ -17,7 +17,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from pipeline_steps_sandbox.addresses import network_claim_ip, pod_virtual_ip
+from pipeline_steps_sandbox.addresses import network_claim_ip, node_ip, pod_virtual_ip
 from pipeline_steps_sandbox.containers import NodeContext
 from pipeline_steps_sandbox.informer import Informer
 from pipeline_steps_sandbox.layout import Layout
@@ -118,7 +118,7 @@ class PodSupervisor:
         node = NodeContext(
             api=self.api,
             node_name=node_name,
-            host_ip=f"10.0.0.{node_index}",
+            host_ip=node_ip(self.ips.net, node_index),
             sandbox_root=self.layout.root,
             pod_logs=self.layout.pods,
             kube_version=self.kube_version,

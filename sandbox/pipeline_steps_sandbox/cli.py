@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline_steps_sandbox.launcher import CONTROL_PLANE, Launcher, SandboxError, build_binaries
+from pipeline_steps_sandbox.launcher import CONTROL_PLANE, DATA_PLANES, Launcher, SandboxError, build_binaries
 from pipeline_steps_sandbox.layout import default_root
 
 
@@ -50,15 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--proxy-delay",
         type=float,
         default=None,
-        help="seconds the service proxy takes to act on an endpoint change (default 0.5), "
-        "standing in for kube-proxy's sync",
+        help="seconds by which an endpoint change reaches the data plane late (default 0.5), as on a busy "
+        "node: kube-proxy gets its watch events that late; the Python proxy acts that late",
     )
     up.add_argument(
         "--data-plane",
-        choices=("python", "kube-proxy"),
-        default="python",
-        help="who carries Service traffic: the Python service proxy (default), or the real kube-proxy "
-        "with pods in network namespaces (root; see docs/sandbox.md)",
+        choices=DATA_PLANES,
+        default="auto",
+        help="who carries Service traffic: the real kube-proxy with pods in network namespaces (needs root "
+        "and iproute2), or the Python service proxy, the fallback where kube-proxy cannot run; "
+        "auto (default) takes kube-proxy where it can (see docs/sandbox.md)",
     )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the whole start-up")
     down = verbs.add_parser("down", help="stop everything the sandbox started")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline_steps_sandbox.addresses import service_cidr
 from pipeline_steps_sandbox.certs import (
     ADMIN,
     APISERVER_KUBELET_CLIENT,
@@ -19,10 +20,6 @@ from pipeline_steps_sandbox.certs import (
     ClientIdentity,
 )
 from pipeline_steps_sandbox.layout import Layout
-
-SERVICE_CIDR = "10.96.0.0/16"
-#: The first address of the service range: the `kubernetes` Service's ClusterIP.
-KUBERNETES_SERVICE_IP = "10.96.0.1"
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ def etcd_command(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_command(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
+def apiserver_command(bin_dir: Path, layout: Layout, ports: Ports, net: int) -> list[str]:
     pki = layout.pki
     return [
         str(bin_dir / "kube-apiserver"),
@@ -101,7 +98,7 @@ def apiserver_command(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki.service_account_pub}",
         f"--service-account-signing-key-file={pki.service_account_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={service_cidr(net)}",
         # The default reconciler would publish 127.0.0.1 as the `kubernetes` endpoint, which
         # EndpointSlice validation rejects.
         "--endpoint-reconciler-type=none",
@@ -111,7 +108,7 @@ def apiserver_command(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def controller_manager_command(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
+def controller_manager_command(bin_dir: Path, layout: Layout, ports: Ports, net: int) -> list[str]:
     pki = layout.pki
     kubeconfig = layout.component_kubeconfig("controller-manager")
     return [
@@ -125,7 +122,7 @@ def controller_manager_command(bin_dir: Path, layout: Layout, ports: Ports) -> l
         f"--root-ca-file={pki.ca_cert}",
         f"--service-account-private-key-file={pki.service_account_key}",
         "--use-service-account-credentials=true",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={service_cidr(net)}",
         "--cluster-name=sandbox",
         # The sandbox's nodes are processes on this machine: no cloud, no node CIDRs to hand out.
         "--allocate-node-cidrs=false",

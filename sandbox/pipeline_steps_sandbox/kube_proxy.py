@@ -73,6 +73,8 @@ class KubeProxyDataPlane:
     logs: Path
     sandbox_dir: Path
     mode: str = "nftables"
+    #: Seconds by which what the apiserver sends reaches kube-proxy late (see netns_forward).
+    watch_delay: float = 0.0
     binary: Path | None = None
     pids: list[int] = field(default_factory=list)
 
@@ -87,6 +89,8 @@ class KubeProxyDataPlane:
         namespace = netns.add_node(self.plan, node)
         self.logs.mkdir(parents=True, exist_ok=True)
         forward = [sys.executable, "-m", "pipeline_steps_sandbox.netns_forward", namespace, str(self.apiserver_port)]
+        if self.watch_delay > 0:
+            forward += ["--delay", str(self.watch_delay)]
         self.pids.append(self._spawn(f"apiserver-forward-{namespace}", forward))
         command = kube_proxy_command(self.binary, self.kubeconfig, node_name, self.plan, self.mode)
         self.pids.append(self._spawn(f"kube-proxy-{namespace}", netns.in_namespace(namespace, command)))

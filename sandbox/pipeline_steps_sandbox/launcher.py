@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_steps_sandbox import control_plane as cp
-from pipeline_steps_sandbox.addresses import NETWORK_OCTETS, network_claim_ip
+from pipeline_steps_sandbox.addresses import NETWORK_OCTETS, kubernetes_service_ip, network_claim_ip
 from pipeline_steps_sandbox.certs import ADMIN, create_pki
 from pipeline_steps_sandbox.layout import MARKER_ENV, Layout, SandboxState
 from pipeline_steps_sandbox.sockets import hold_address, listening
@@ -161,6 +161,25 @@ def _get(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) 
         return 0, str(exc)
 
 
+DATA_PLANES = ("auto", "kube-proxy", "python")
+
+
+def choose_data_plane(requested: str) -> tuple[str, str]:
+    """The data plane to start and why: `auto` takes the real kube-proxy wherever it can run.
+
+    kube-proxy needs network namespaces (root, iproute2); without them the Python service proxy
+    stands in, and the reason is said, so that no one reads its figures as kube-proxy's."""
+    if requested not in DATA_PLANES:
+        raise SandboxError(f"data plane {requested!r}: choose one of {', '.join(DATA_PLANES)}")
+    if requested != "auto":
+        return requested, "asked for"
+    if os.geteuid() != 0:
+        return "python", "not root: network namespaces for kube-proxy need root"
+    if shutil.which("ip") is None:
+        return "python", "no `ip` command (iproute2): network namespaces for kube-proxy need it"
+    return "kube-proxy", "root and iproute2 are here"
+
+
 class Launcher:
     def __init__(self, root: Path, progress: Progress = _quiet) -> None:
         self.layout = Layout(root)
@@ -174,8 +193,10 @@ class Launcher:
         bin_dir: str | None = None,
         timeout: float = 180.0,
         proxy_delay: float | None = None,
-        data_plane: str = "python",
+        data_plane: str = "auto",
     ) -> SandboxState:
+        data_plane, why = choose_data_plane(data_plane)
+        self.progress(f"data plane: {data_plane} ({why})")
         existing = SandboxState.load(self.layout)
         if existing is not None and self._alive(existing):
             raise SandboxError(
@@ -193,12 +214,11 @@ class Launcher:
             shutil.rmtree(path, ignore_errors=True)
         layout.logs.mkdir(parents=True)
         layout.pods.mkdir(parents=True)
-        create_pki(layout.pki, cp.KUBERNETES_SERVICE_IP)
-        ports = cp.Ports(*_free_ports(5))
-        apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
-        cp.write_kubeconfigs(layout, apiserver_url)
         network_octet, claim = _claim_network_octet()
         try:
+            create_pki(layout.pki, kubernetes_service_ip(network_octet))
+            ports = cp.Ports(*_free_ports(5))
+            cp.write_kubeconfigs(layout, f"https://127.0.0.1:{ports.apiserver}")
             return self._start(layout, binaries, nodes, ports, network_octet, timeout, proxy_delay, data_plane)
         finally:
             claim.close()  # the agent holds its own claim from its first moment
@@ -227,7 +247,7 @@ class Launcher:
             data_plane=data_plane,
         )
         state.save(layout)
-        kube_proxies = self._prepare_kube_proxy(state) if data_plane == "kube-proxy" else None
+        kube_proxies = self._prepare_kube_proxy(state, proxy_delay) if data_plane == "kube-proxy" else None
         deadline = time.monotonic() + timeout
         admin = _admin_ssl(layout)
         agent = [
@@ -294,13 +314,13 @@ class Launcher:
             admin = _admin_ssl(layout)
             return (
                 name,
-                cp.apiserver_command(binaries, layout, ports),
+                cp.apiserver_command(binaries, layout, ports, state.network_octet),
                 lambda: self._check_http(f"{state.apiserver_url}/readyz", admin, "ok"),
             )
         if name == "kube-controller-manager":
             return (
                 name,
-                cp.controller_manager_command(binaries, layout, ports),
+                cp.controller_manager_command(binaries, layout, ports, state.network_octet),
                 lambda: self._check_http(
                     f"https://127.0.0.1:{ports.controller_manager}/healthz", _insecure_ssl(), "ok"
                 ),
@@ -397,10 +417,14 @@ class Launcher:
             self.progress("stopped " + ", ".join(stopped))
         return stopped
 
-    def _prepare_kube_proxy(self, state: SandboxState) -> KubeProxyDataPlane:
-        """The guard route for the sandbox's range first, then kube-proxy's binary; nodes come later."""
+    def _prepare_kube_proxy(self, state: SandboxState, proxy_delay: float | None) -> KubeProxyDataPlane:
+        """The guard route for the sandbox's range first, then kube-proxy's binary; nodes come later.
+
+        `proxy_delay` means for kube-proxy what it means for the Python proxy: how late a changed
+        EndpointSlice reaches the rules (its watch events are held back that long)."""
         from pipeline_steps_sandbox.kube_proxy import KubeProxyDataPlane  # noqa: PLC0415 (imports this module)
         from pipeline_steps_sandbox.netns import NetworkPlan  # noqa: PLC0415
+        from pipeline_steps_sandbox.proxy import DEFAULT_PROPAGATION_DELAY  # noqa: PLC0415
 
         plane = KubeProxyDataPlane(
             plan=NetworkPlan(state.network_octet),
@@ -408,6 +432,7 @@ class Launcher:
             apiserver_port=state.ports["apiserver"],
             logs=self.layout.logs,
             sandbox_dir=self.layout.root,
+            watch_delay=DEFAULT_PROPAGATION_DELAY if proxy_delay is None else proxy_delay,
         )
         plane.start()
         return plane

@@ -6,7 +6,13 @@ than opening the apiserver to a veth address, this listens on 127.0.0.1:<port> i
 host's namespace, to 127.0.0.1:<port> for each connection. TLS passes through untouched, so the
 apiserver's certificate for 127.0.0.1 still holds.
 
-    python -m pipeline_steps_sandbox.netns_forward NAMESPACE PORT
+With `--delay S`, what the apiserver sends reaches kube-proxy S seconds late: the watch events that
+tell it of changed EndpointSlices arrive late, as they do on a busy node (a loaded kube-proxy, a
+slow network to the apiserver). That keeps the race between a pod's SIGTERM and the rules that
+stop sending to it as open as the Python proxy's `--proxy-delay` keeps it, instead of letting an
+idle machine hide it.
+
+    python -m pipeline_steps_sandbox.netns_forward NAMESPACE PORT [--delay SECONDS]
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
 import socket
 import sys
 import threading
+import time
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -54,7 +62,36 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
             sink.shutdown(socket.SHUT_WR)
 
 
-def serve(server: socket.socket, port: int) -> None:
+def _late_pipe(source: socket.socket, sink: socket.socket, delay: float) -> None:
+    """Like _pipe, but every chunk is written `delay` seconds after it was read; order is kept."""
+    chunks: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+
+    def write_late() -> None:
+        try:
+            while True:
+                due, data = chunks.get()
+                if not data:
+                    break
+                time.sleep(max(0.0, due - time.monotonic()))
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    writer = threading.Thread(target=write_late, daemon=True)
+    writer.start()
+    try:
+        while data := source.recv(65536):
+            chunks.put((time.monotonic() + delay, data))
+    except OSError:
+        pass
+    finally:
+        chunks.put((time.monotonic() + delay, b""))
+
+
+def serve(server: socket.socket, port: int, delay: float = 0.0) -> None:
     while True:
         inside, _ = server.accept()
         try:
@@ -63,14 +100,21 @@ def serve(server: socket.socket, port: int) -> None:
             inside.close()
             continue
         threading.Thread(target=_pipe, args=(inside, outside), daemon=True).start()
-        threading.Thread(target=_pipe, args=(outside, inside), daemon=True).start()
+        if delay > 0:
+            threading.Thread(target=_late_pipe, args=(outside, inside, delay), daemon=True).start()
+        else:
+            threading.Thread(target=_pipe, args=(outside, inside), daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
+    delay = 0.0
+    if len(argv) == 4 and argv[2] == "--delay":
+        delay, argv = float(argv[3]), argv[:2]
     if len(argv) != 2:
+        sys.stderr.write(__doc__ or "")
         return 2
     namespace, port = argv[0], int(argv[1])
-    serve(listen_in(namespace, port), port)
+    serve(listen_in(namespace, port), port, delay)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from pipeline_steps_sandbox.addresses import pod_cidr
+from pipeline_steps_sandbox.addresses import node_ip, pod_cidr
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def node_manifest(name: str, index: int, net: int, kube_version: str) -> dict[st
     }
 
 
-def node_status(index: int, kube_version: str) -> dict[str, Any]:
+def node_status(index: int, net: int, kube_version: str) -> dict[str, Any]:
     now = _now_seconds()
     capacity = {"cpu": "16", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
@@ -73,9 +73,8 @@ def node_status(index: int, kube_version: str) -> dict[str, Any]:
             condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "ok"),
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "ok"),
         ],
-        # The node's own address is only shown by `kubectl get nodes -o wide`; pods carry traffic
-        # on their own loopback twins.
-        "addresses": [{"type": "InternalIP", "address": f"10.0.0.{index}"}],
+        # kube-proxy serves NodePorts on this address (its node namespace holds it).
+        "addresses": [{"type": "InternalIP", "address": node_ip(net, index)}],
         "nodeInfo": {
             "machineID": f"sandbox-{index}",
             "systemUUID": f"sandbox-{index}",
@@ -115,7 +114,7 @@ class NodeKeeper:
             self._renew_lease(name)
 
     def _post_status(self, index: int, name: str) -> None:
-        self.core.patch_node_status(name, {"status": node_status(index, self.kube_version)})
+        self.core.patch_node_status(name, {"status": node_status(index, self.net, self.kube_version)})
 
     def _renew_lease(self, name: str) -> None:
         body = {

@@ -70,8 +70,8 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def _data_plane() -> str:
-    """`python` (the service proxy) unless PIPELINE_STEPS_SANDBOX_DATA_PLANE=kube-proxy asks for the real one."""
-    return os.environ.get(DATA_PLANE_ENV, "python")
+    """PIPELINE_STEPS_SANDBOX_DATA_PLANE (`kube-proxy`, `python`), else `auto`: kube-proxy wherever it can run."""
+    return os.environ.get(DATA_PLANE_ENV, "auto")
 
 
 class _OwnSandbox:

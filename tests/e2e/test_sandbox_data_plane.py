@@ -90,6 +90,17 @@ def test_the_guard_route_and_namespaces_are_the_sandboxs_own(real_plane: RealPla
     assert found.links == [real_plane.plan.host_link]
 
 
+def test_the_sandbox_range_never_leaves_the_machine(real_plane: RealPlane) -> None:
+    """Addresses of the range that nothing routes into (a ClusterIP, an unused one) are refused on the host."""
+    services = real_plane.cluster.core.list_namespaced_service("default").items
+    cluster_ip = next(str(s.spec.cluster_ip) for s in services if s.metadata.name == "kubernetes")
+    nowhere = f"10.{real_plane.plan.net}.99.9"
+    assert cluster_ip.startswith(f"10.{real_plane.plan.net}."), f"ClusterIP {cluster_ip} outside the sandbox's range"
+    for address in (cluster_ip, nowhere):
+        route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True, check=False)
+        assert route.returncode != 0 or route.stdout.startswith("unreachable"), f"{address}: {route.stdout}"
+
+
 def test_pods_serve_a_load_balancer_address_through_kube_proxy(real_plane: RealPlane, web: str) -> None:
     cluster = real_plane.cluster
     url = cluster.service_url(web, "web")

@@ -8,10 +8,12 @@ import pytest
 
 from pipeline_steps_sandbox.addresses import (
     NETWORK_OCTETS,
+    kubernetes_service_ip,
     load_balancer_ip,
     network_claim_ip,
     pod_cidr,
     pod_virtual_ip,
+    service_cidr,
     to_loopback,
 )
 
@@ -62,7 +64,18 @@ def test_the_claim_address_is_in_the_network_but_never_a_pod_or_service_address(
     assert claim not in pod_twins | service_addresses
 
 
-def test_networks_stay_clear_of_the_service_range() -> None:
-    services = ipaddress.IPv4Network("10.96.0.0/16")
+def test_networks_stay_clear_of_the_usual_service_range() -> None:
+    services = ipaddress.IPv4Network("10.96.0.0/12")
 
     assert all(not ipaddress.IPv4Network(pod_cidr(net, 1)).overlaps(services) for net in NETWORK_OCTETS)
+
+
+def test_each_sandbox_has_its_own_service_range_inside_its_guarded_network() -> None:
+    ranges = [ipaddress.IPv4Network(service_cidr(net)) for net in NETWORK_OCTETS]
+    pods = [ipaddress.IPv4Network(pod_cidr(net, node)) for net in NETWORK_OCTETS for node in range(1, 10)]
+
+    pairs = list(zip(NETWORK_OCTETS, ranges, strict=True))
+    assert all(r.subnet_of(ipaddress.IPv4Network(f"10.{net}.0.0/16")) for net, r in pairs)
+    assert not any(a.overlaps(b) for i, a in enumerate(ranges) for b in ranges[i + 1 :])
+    assert not any(r.overlaps(p) for r in ranges for p in pods)
+    assert all(ipaddress.IPv4Address(kubernetes_service_ip(net)) in r for net, r in pairs)
