@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib/setup.sh
 
 started=$SECONDS
-ensure_debian_packages buildah skopeo docker-registry
+ensure_debian_packages buildah skopeo docker-registry iproute2 nftables
 ensure_venv dev
 ensure_sandbox_binaries
 tools_bin=$(bash scripts/test-tools.sh)

@@ -177,6 +177,8 @@ def choose_data_plane(requested: str) -> tuple[str, str]:
         return "python", "not root: network namespaces for kube-proxy need root"
     if shutil.which("ip") is None:
         return "python", "no `ip` command (iproute2): network namespaces for kube-proxy need it"
+    if shutil.which("nft") is None:
+        return "python", "no `nft` command (nftables): kube-proxy's nftables mode needs it"
     return "kube-proxy", "root and iproute2 are here"
 
 

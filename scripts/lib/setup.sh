@@ -10,6 +10,8 @@ ensure_debian_packages() {
     for pkg in "$@"; do
         cmd=$pkg
         [[ $pkg == docker-registry ]] && cmd=/usr/bin/docker-registry
+        [[ $pkg == iproute2 ]] && cmd=ip
+        [[ $pkg == nftables ]] && cmd=nft
         command -v "$cmd" >/dev/null 2>&1 || wanted+=("$pkg")
     done
     ((${#wanted[@]})) || return 0
@@ -56,4 +58,12 @@ ensure_sandbox_binaries() {
     bin=$(pipeline-steps-sandbox build)
     export PIPELINE_STEPS_SANDBOX_BIN=$bin
     say "control-plane binaries in $bin ($((SECONDS - started))s)"
+    # The sandbox's data plane is the real kube-proxy wherever network namespaces can be made (root);
+    # built here once, so that sandboxes started side by side by the tests never build it at once.
+    if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null && command -v nft >/dev/null; then
+        started=$SECONDS
+        bin=$(bash sandbox/pipeline_steps_sandbox/build/build-kube-proxy.sh)
+        export PIPELINE_STEPS_KUBE_PROXY_BIN=$bin
+        say "kube-proxy in $bin ($((SECONDS - started))s)"
+    fi
 }

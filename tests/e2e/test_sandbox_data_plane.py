@@ -131,6 +131,26 @@ def test_the_apiserver_service_proxy_reaches_a_pod(real_plane: RealPlane, web: s
     assert answer["pod_ip"] in {pod.status.pod_ip for pod in cluster.pods(web, "app=web")}
 
 
+def test_a_node_port_answers_on_every_nodes_address_from_the_host(real_plane: RealPlane, web: str) -> None:
+    cluster = real_plane.cluster
+    node_port = cluster.core.read_namespaced_service("web", web).spec.ports[0].node_port
+    nodes = {n.metadata.name: n.status.addresses[0].address for n in cluster.core.list_node().items}
+    assert all(address.startswith(f"10.{real_plane.plan.net}.") for address in nodes.values()), nodes
+
+    for name, address in sorted(nodes.items()):
+        url = f"http://{address}:{node_port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = _answer(url)
+                break
+            except OSError as exc:
+                assert time.monotonic() < deadline, f"NodePort of {name} at {url}: {exc}"
+                time.sleep(0.5)
+        # externalTrafficPolicy Cluster: any node's port reaches the Service's pods, wherever they run.
+        assert answer["pod_ip"] in {pod.status.pod_ip for pod in cluster.pods(web, "app=web")}
+
+
 def test_a_pod_reaches_a_cluster_ip_on_another_node(real_plane: RealPlane, web: str) -> None:
     cluster, plan = real_plane.cluster, real_plane.plan
     cluster_ip = cluster.core.read_namespaced_service("web", web).spec.cluster_ip

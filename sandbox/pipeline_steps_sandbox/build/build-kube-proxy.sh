@@ -28,6 +28,15 @@ if ! $force && [[ -x "$bin_dir/kube-proxy" && -f "$bin_dir/.complete" ]]; then
   exit 0
 fi
 
+# Sandboxes started side by side (test workers) would all build: one builds, the others wait and reuse.
+mkdir -p "$cache_root/sandbox-bin"
+exec 9>"$cache_root/sandbox-bin/.kube-proxy-v$KUBE_VERSION.lock"
+flock 9
+if ! $force && [[ -x "$bin_dir/kube-proxy" && -f "$bin_dir/.complete" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
+
 log() { echo "pipeline-steps-sandbox build-kube-proxy.sh: $*" >&2; }
 started=$(date +%s)
 tmp_dir="$bin_dir.partial.$$"
