@@ -112,8 +112,19 @@ def _up(launcher: Launcher, args: argparse.Namespace) -> ExitCode:
     print(f"  kubectl:    export KUBECONFIG={launcher.layout.kubeconfig}")
     print(f"              alias kubectl={state.bin_dir}/kubectl")
     print(f"  logs:       {launcher.layout.logs}")
-    print("  services:   type LoadBalancer answers on 127.<net>.0.<k>:<port>, see EXTERNAL-IP in `kubectl get svc`;")
-    print("              type NodePort answers on 127.0.0.1:<nodePort>")
+    net = state.network_octet
+    if state.data_plane == "kube-proxy":
+        print(f"  data plane: kube-proxy, pods in network namespaces, all in 10.{net}.0.0/16")
+        print(
+            f"  services:   type LoadBalancer answers on 10.{net}.0.<k>:<port>, see EXTERNAL-IP in `kubectl get svc`;"
+        )
+        print(f"              type NodePort on each Node's InternalIP (10.{net}.<node>.1:<nodePort>)")
+    else:
+        print("  data plane: the Python service proxy (kube-proxy needs root, iproute2 and nftables)")
+        print(
+            f"  services:   type LoadBalancer answers on 127.{net}.0.<k>:<port>, see EXTERNAL-IP in `kubectl get svc`;"
+        )
+        print("              type NodePort answers on 127.0.0.1:<nodePort>")
     print("  stop with:  pipeline-steps-sandbox down" + ("" if args.dir == default_root() else f" --dir {args.dir}"))
     return ExitCode.OK
 

@@ -22,6 +22,7 @@ Every name starts with `psd<net>` (namespaces `psd<net>-...`, the host link `psd
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from pipeline_steps_sandbox.launcher import SandboxError
 
 NAME_PREFIX = "psd"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 #: Pod hosts on a node: .1 is the node's gateway address.
 POD_HOSTS = range(2, 255)
 
@@ -81,6 +84,23 @@ class NetworkPlan:
     @property
     def router_host_side_ip(self) -> str:
         return f"10.{self.net}.255.254"
+
+    @property
+    def client_namespace(self) -> str:
+        """A machine outside the cluster, for load clients: see add_client."""
+        return f"{self.prefix}-client"
+
+    @property
+    def client_link(self) -> str:
+        return f"{self.prefix}c"
+
+    @property
+    def client_ip(self) -> str:
+        return f"10.{self.net}.253.1"
+
+    @property
+    def router_client_side_ip(self) -> str:
+        return f"10.{self.net}.253.254"
 
     def router_link(self, node: int) -> str:
         """The router end of the veth into node <node>'s namespace."""
@@ -148,7 +168,51 @@ def add_router(plan: NetworkPlan) -> str:
     # The LoadBalancer range goes in through the router; it sends it on to the first node added
     # (kube-proxy on every node programs every LoadBalancer address, so one entry point is enough).
     ip("route", "replace", plan.load_balancer_cidr, "via", plan.router_host_side_ip, "dev", link)
+    add_client(plan)
     return namespace
+
+
+def add_client(plan: NetworkPlan) -> str:
+    """A client machine outside the cluster, hanging off the router: where load clients send from.
+
+    A client sending hundreds of new connections a second from one address to one Service address
+    runs out of source ports on the host: each closed connection holds its port for a minute
+    (TIME_WAIT), and the host reuses such ports early only on loopback (`tcp_tw_reuse=2`). That is a
+    limit of the client, not of the cluster, so the sandbox gives load clients a namespace of their
+    own with `tcp_tw_reuse=1` and the whole port range, instead of changing the host's settings.
+    """
+    router, namespace, link = plan.router_namespace, plan.client_namespace, plan.client_link
+    ip("netns", "add", namespace)
+    ip("-n", router, "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+    ip("-n", router, "addr", "add", plan.router_client_side_ip, "peer", plan.client_ip, "dev", link)
+    ip("-n", router, "link", "set", link, "up")
+    ip("-n", namespace, "link", "set", "lo", "up")
+    ip("-n", namespace, "addr", "add", plan.client_ip, "peer", plan.router_client_side_ip, "dev", "eth0")
+    ip("-n", namespace, "link", "set", "eth0", "up")
+    ip("-n", namespace, "route", "add", "default", "via", plan.router_client_side_ip, "dev", "eth0")
+    _sysctl(namespace, "net.ipv4.tcp_tw_reuse", "1")
+    _sysctl(namespace, "net.ipv4.ip_local_port_range", "1024 65535")
+    return namespace
+
+
+def client_namespace_for(address: str) -> str | None:
+    """The client namespace of the sandbox whose range holds `address` (10.<net>.x.y), if it has one."""
+    parts = address.split(".")
+    if len(parts) != 4 or parts[0] != "10" or not parts[1].isdigit():
+        return None
+    namespace = NetworkPlan(int(parts[1])).client_namespace
+    return namespace if os.path.exists(f"/run/netns/{namespace}") else None
+
+
+def enter(namespace: str) -> None:
+    """Move the calling thread (only it) into a network namespace: the sockets it makes live there."""
+    fd = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"setns into {namespace}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
 
 
 def add_node(plan: NetworkPlan, node: int) -> str:

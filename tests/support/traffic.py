@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline_steps_sandbox.netns import client_namespace_for, enter
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -51,7 +53,8 @@ def fetch(url: str, timeout: float = 3.0) -> Answer:
             body = None
         return Answer(started, response.status, body=body if isinstance(body, dict) else None)
     except (OSError, http.client.HTTPException) as exc:
-        return Answer(started, None, error=type(exc).__name__)
+        reason = getattr(exc, "strerror", None)
+        return Answer(started, None, error=f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__)
     finally:
         conn.close()
 
@@ -98,6 +101,11 @@ class Load:
         self.answers.sort(key=lambda a: a.at)
 
     def _work(self) -> None:
+        # From the sandbox's client machine where it has one (its real data plane): hundreds of new
+        # connections a second would exhaust the host's source ports (see netns.add_client).
+        namespace = client_namespace_for(urlsplit(self.url).hostname or "")
+        if namespace is not None:
+            enter(namespace)
         while not self._stop.is_set():
             answer = fetch(self.url)
             with self._lock:
