@@ -22,8 +22,10 @@ from pipeline_steps_sandbox.containers import NodeContext
 from pipeline_steps_sandbox.informer import Informer
 from pipeline_steps_sandbox.layout import Layout
 from pipeline_steps_sandbox.lb_addresses import LoadBalancerAddresses
+from pipeline_steps_sandbox.metrics_samples import ContainerProcess, UsageTracker
+from pipeline_steps_sandbox.metrics_server import MetricsServer, deregister, keep_registering
 from pipeline_steps_sandbox.netns import NetworkPlan
-from pipeline_steps_sandbox.nodes import NodeKeeper
+from pipeline_steps_sandbox.nodes import NodeKeeper, node_manifest
 from pipeline_steps_sandbox.pod_network import PodNetworks
 from pipeline_steps_sandbox.pod_runner import PodRunner
 from pipeline_steps_sandbox.proxy import DEFAULT_PROPAGATION_DELAY, ServiceProxy
@@ -136,6 +138,29 @@ class PodSupervisor:
 
         return PodRunner(node, pod, ip, on_exit=on_exit)
 
+    def container_processes(self) -> list[ContainerProcess]:
+        """Every running container's process, for the metrics API."""
+        with self._lock:
+            runners = list(self.runners.values())
+        found = []
+        for runner in runners:
+            meta = runner.pod["metadata"]
+            for run in runner.containers:
+                process = run.process
+                if process is not None:
+                    found.append(
+                        ContainerProcess(
+                            runner.uid,
+                            runner.namespace,
+                            runner.name,
+                            meta.get("labels") or {},
+                            runner.node.node_name,
+                            run.name,
+                            process.pid,
+                        )
+                    )
+        return found
+
     def shutdown(self) -> None:
         with self._lock:
             runners = list(self.runners.values())
@@ -184,6 +209,20 @@ def run(args: argparse.Namespace) -> None:
     for informer in informers:
         informer.start()
 
+    # metrics.k8s.io from the pods' real CPU and memory, for `kubectl top` and the HPA controller.
+    node_labels = {
+        name: node_manifest(name, i, args.net, args.kube_version)["metadata"]["labels"]
+        for i, name in enumerate(names, start=1)
+    }
+    usage = UsageTracker(pods.container_processes, node_labels)
+    threading.Thread(target=usage.run, args=(stop,), name="metrics-sampler", daemon=True).start()
+    metrics = MetricsServer(layout.pki, usage.snapshot)
+    metrics.start()
+    ca_bundle = layout.pki.ca_cert.read_bytes()
+    threading.Thread(
+        target=keep_registering, args=(api, metrics.port, ca_bundle, stop), name="metrics-register", daemon=True
+    ).start()
+
     def request_stop() -> None:
         stop.set()
         loop.call_soon_threadsafe(loop.stop)
@@ -194,11 +233,13 @@ def run(args: argparse.Namespace) -> None:
     loop.run_forever()
 
     log.info("agent stopping: killing pods")
+    metrics.close()
     pods.shutdown()
     if proxy is not None:
         loop.run_until_complete(proxy.close())
     if args.deregister:
         keeper.deregister()
+        deregister(api)
     claim.close()
     log.info("agent stopped")
 

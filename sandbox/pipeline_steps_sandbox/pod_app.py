@@ -21,6 +21,8 @@ the container's environment in the pod spec, so a test can stage a bad or an ung
                                     abrupt: idle connections are closed at once, as servers do that
                                     do not say goodbye
   SANDBOX_KEEPALIVE_TIMEOUT=<s>     close a connection idle this long (default 60)
+  SANDBOX_CPU_PER_REQUEST=<ms>      spend this much CPU time (busy, in the request's thread) on each
+                                    request other than a probe, so load shows in the pod's CPU usage
 
 The node agent itself reads SANDBOX_MEMORY_USE=<quantity> (the memory this process stands for: above the
 container's memory limit, the agent kills it as the OOM killer would). Variables starting with SANDBOX_POD_ are
@@ -84,6 +86,15 @@ class _Settings:
         self.keepalive_on_sigterm = env.get("SANDBOX_KEEPALIVE_ON_SIGTERM", "notify")
         self.drain_linger = float(env.get("SANDBOX_DRAIN_LINGER", "2") or 2)
         self.keepalive_timeout = float(env.get("SANDBOX_KEEPALIVE_TIMEOUT", "60") or 60)
+        self.cpu_per_request = float(env.get("SANDBOX_CPU_PER_REQUEST", "0") or 0) / 1000
+
+
+def burn_cpu(seconds: float) -> None:
+    """Keep this thread busy until it has used `seconds` of CPU time (not of wall time: on a busy machine the
+    request takes longer, but costs the same CPU)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
 
 
 _IDLE_TICK = 0.1
@@ -124,6 +135,8 @@ def _handler(settings: _Settings, terminating: threading.Event) -> type[BaseHTTP
             if is_probe:
                 status = 200 if settings.ready else 503
             else:
+                if settings.cpu_per_request:
+                    burn_cpu(settings.cpu_per_request)
                 if settings.response_delay:
                     time.sleep(settings.response_delay)
                 status = settings.status
