@@ -17,7 +17,7 @@ from pipeline_steps_sandbox.layout import SandboxState
 from pipeline_steps_sandbox.sockets import listening
 from tests.support import app
 from tests.support.rollout import RolloutRecorder
-from tests.support.traffic import Answer, Load, fetch
+from tests.support.traffic import Answer, Load, fetch, wait_serving
 
 WEB = {"app": "web"}
 
@@ -142,6 +142,7 @@ def test_pod_failing_readiness_is_never_sent_traffic(cluster: Cluster, namespace
         label_selector="track=bad",
     )
     time.sleep(2)  # several probe periods: the pod has been probed and refused
+    wait_serving(url)  # a new Service reaches kube-proxy's rules a moment after its endpoints are ready
 
     answers = [fetch(url) for _ in range(60)]
 
