@@ -43,6 +43,25 @@ class Cluster:
         return self.sandbox is None
 
     @property
+    def data_plane(self) -> str | None:
+        """The sandbox's data plane (`kube-proxy` or `python`); None on another cluster."""
+        if self.sandbox is None:
+            return None
+        from pipeline_steps_sandbox.layout import SandboxState  # noqa: PLC0415
+
+        state = SandboxState.load(self.sandbox.layout)
+        return state.data_plane if state is not None else None
+
+    def pod_address(self, pod_ip: str) -> str:
+        """Where the host reaches a pod: its own IP on the real data plane (routed into the sandbox's
+        namespaces), its loopback twin on the Python proxy's."""
+        if self.data_plane == "python":
+            from pipeline_steps_sandbox.addresses import to_loopback  # noqa: PLC0415
+
+            return to_loopback(pod_ip)
+        return pod_ip
+
+    @property
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api)
 

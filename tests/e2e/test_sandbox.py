@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps_sandbox.addresses import to_loopback
 from pipeline_steps_sandbox.cluster import Cluster
 from pipeline_steps_sandbox.launcher import Launcher, marked_processes
 from pipeline_steps_sandbox.layout import SandboxState
+from pipeline_steps_sandbox.netns import NetworkPlan, inventory
 from pipeline_steps_sandbox.sockets import listening
 from tests.support import app
 from tests.support.rollout import RolloutRecorder
@@ -153,7 +154,7 @@ def test_pod_failing_readiness_is_never_sent_traffic(cluster: Cluster, namespace
     assert ready.status == "False"
     if not cluster.external:
         # The pod itself answers; it is only the readiness gate that keeps traffic away.
-        direct = fetch(f"http://{to_loopback(bad_pod.status.pod_ip)}:8080/")
+        direct = fetch(f"http://{cluster.pod_address(bad_pod.status.pod_ip)}:8080/")
         assert direct.ok and direct.image == "demo/app:bad"
 
 
@@ -257,7 +258,7 @@ def test_sandbox_down_leaves_no_process_or_listening_port(sandbox_bin: Path, tmp
         cluster.wait_deployment_available(namespace, "web")
         url = cluster.service_url(namespace, "web")
         assert fetch(url).ok
-        pod_ips = [to_loopback(p.status.pod_ip) for p in cluster.pods(namespace)]
+        pod_ips = [cluster.pod_address(p.status.pod_ip) for p in cluster.pods(namespace)]
         ours = {port for port in state.ports.values()}
         before = listening()
         assert {p for _, p in before} >= ours
@@ -270,6 +271,8 @@ def test_sandbox_down_leaves_no_process_or_listening_port(sandbox_bin: Path, tmp
     net = f"127.{state.network_octet}."
     assert not [s for s in after if s[1] in ours], "a control-plane port is still open"
     assert not [s for s in after if s[0].startswith(net)], "a pod or Service address is still open"
+    if shutil.which("ip"):
+        assert inventory(NetworkPlan(state.network_octet)).empty(), "a network namespace, link or route is left"
     assert not fetch(url, timeout=1).ok
     assert pod_ips
 
