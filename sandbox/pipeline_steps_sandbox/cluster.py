@@ -174,12 +174,35 @@ class Cluster:
         )
         ingress = service.status.load_balancer.ingress[0]
         url = f"http://{ingress.ip or ingress.hostname}:{service.spec.ports[0].port}"
+        _SERVICES_BY_URL[url] = (self, namespace, name)
         if serving:
             _wait_serving(url, timeout)
         return url
 
     def pods(self, namespace: str, selector: str = "") -> list[Any]:
         return list(self.core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+    def ready_endpoint_pods(self, namespace: str, service: str) -> set[str]:
+        """The pods a Service's EndpointSlices list as ready now: where the data plane is heading."""
+        slices = self.discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}"
+        ).items
+        return {
+            str(e.target_ref.name)
+            for s in slices
+            for e in s.endpoints or []
+            if e.target_ref is not None and (e.conditions is None or e.conditions.ready is not False)
+        }
+
+
+#: The Service behind each URL `service_url` handed out, so that a test helper holding only the URL can
+#: ask which pods the data plane should be sending to.
+_SERVICES_BY_URL: dict[str, tuple[Cluster, str, str]] = {}
+
+
+def service_behind(url: str) -> tuple[Cluster, str, str] | None:
+    """(cluster, namespace, Service name) of a URL from `Cluster.service_url`, if it came from there."""
+    return _SERVICES_BY_URL.get(url.rstrip("/"))
 
 
 def _answers_2xx(url: str) -> bool:

@@ -425,13 +425,14 @@ CASES = [
 
 
 def snapshot(cluster: Cluster, namespace: str) -> Snapshot:
-    """Every object of the namespace (events aside: they report, they are not state) and its resourceVersion."""
+    """Every object of the namespace and its resourceVersion; events and metrics aside (they report, they
+    are not state: pod metrics come and go with every sample)."""
     dynamic = DynamicClient(cluster.api)
     found: Snapshot = {}
     for resource in dynamic.resources.search(namespaced=True):
         if "list" not in (resource.verbs or []) or "/" in resource.name:
             continue
-        if resource.kind == "Event" or resource.kind.endswith("List"):
+        if resource.kind == "Event" or resource.kind.endswith("List") or resource.group == "metrics.k8s.io":
             continue
         for item in resource.get(namespace=namespace).items:
             found[(resource.group_version, resource.kind, item.metadata.name)] = item.metadata.resourceVersion

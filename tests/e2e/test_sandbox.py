@@ -18,7 +18,7 @@ from pipeline_steps_sandbox.netns import NetworkPlan, inventory
 from pipeline_steps_sandbox.sockets import listening
 from tests.support import app
 from tests.support.rollout import RolloutRecorder
-from tests.support.traffic import Answer, Load, fetch, wait_serving
+from tests.support.traffic import Answer, Load, fetch, recovered_after_failures, wait_serving
 
 WEB = {"app": "web"}
 
@@ -194,7 +194,8 @@ def test_pod_deletion_without_prestop_can_lose_requests(cluster: Cluster, sandbo
         if load.failures:
             break
     assert load.failures, f"no request failed: the sandbox hid the termination race ({[r.summary() for r in runs]})"
-    assert len(load.failures) < len(load.answers) / 2
+    # Only the race loses requests: once the data plane has let go of the pod, every request is answered.
+    assert recovered_after_failures(load), load.summary()
 
 
 def _first_of_run(load: Load, role: str, length: int, after: float, timeout: float = 30.0) -> float:

@@ -24,7 +24,7 @@ from pipeline_steps_sandbox.launcher import Launcher
 from pipeline_steps_sandbox.layout import SandboxState
 from pipeline_steps_sandbox.netns import NetworkPlan, in_namespace, inventory
 from tests.support import app
-from tests.support.traffic import Load
+from tests.support.traffic import Load, recovered_after_failures
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="network namespaces need root and iproute2"
@@ -276,7 +276,8 @@ def test_the_deletion_race_goes_through_kube_proxy(real_plane: RealPlane, presto
         if prestop is None:
             # SIGTERM comes before kube-proxy has taken the endpoint out of its rules.
             assert load.failures, f"no request failed: the race was hidden ({load.summary()})"
-            assert len(load.failures) < len(load.answers) / 2
+            # Only the race loses requests: once the data plane has let go of the pod, every request is answered.
+            assert recovered_after_failures(load), load.summary()
         else:
             assert load.failures == [], load.summary()
     finally:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline_steps_sandbox.cluster import service_behind
 from pipeline_steps_sandbox.netns import client_namespace_for, enter
 
 
@@ -121,18 +122,34 @@ class Load:
         return Counter(str(a.status) if a.status is not None else a.error for a in self.answers)
 
 
+def recovered_after_failures(load: Load, run: int = 20) -> bool:
+    """Whether the answers after the last failure are a run of `run` or more, all of them 2xx."""
+    last_failure = max((i for i, a in enumerate(load.answers) if not a.ok), default=-1)
+    return len(load.answers) - last_failure - 1 >= run
+
+
 def served_images(url: str, count: int = 20) -> set[str | None]:
     """The images that answer `count` requests in a row."""
     return {fetch(url).image for _ in range(count)}
 
 
-def settled_images(url: str, timeout: float = 10.0) -> set[str | None]:
+def settled_images(url: str, timeout: float = 30.0) -> set[str | None]:
     """What the endpoint serves once the data plane has caught up with the EndpointSlices (kube-proxy
-    lags them on a real cluster too; the sandbox's proxy by its propagation delay)."""
+    lags them on a real cluster too, and more on a busy machine).
+
+    For a URL from `Cluster.service_url` that means: every one of a run of answers comes from a pod the
+    Service's EndpointSlices list as ready now. Otherwise: until one image answers a run of requests."""
+    behind = service_behind(url)
     deadline = time.monotonic() + timeout
-    seen = served_images(url)
-    while len(seen) > 1 and time.monotonic() < deadline:
+    while True:
+        answers = [fetch(url) for _ in range(20)]
+        seen = {a.image for a in answers}
+        if behind is not None:
+            cluster, namespace, service = behind
+            current = cluster.ready_endpoint_pods(namespace, service)
+            caught_up = all(a.ok and a.pod in current for a in answers)
+        else:
+            caught_up = len(seen) == 1
+        if caught_up or time.monotonic() >= deadline:
+            return seen
         time.sleep(0.2)
-        seen = served_images(url)
-    time.sleep(1.0)
-    return served_images(url)
