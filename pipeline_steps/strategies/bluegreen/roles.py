@@ -120,16 +120,6 @@ class Roles:
     def role_images(self, role: str) -> set[str]:
         return {i for d in self.role_deployments(role).values() for i in images_of(d)}
 
-    def role_pods(self, role: str) -> set[str]:
-        pods: set[str] = set()
-        for deployment in self.role_deployments(role).values():
-            if deployment is None:
-                continue
-            labels = deployment["spec"]["selector"].get("matchLabels") or {}
-            selector = ",".join(f"{k}={v}" for k, v in labels.items())
-            pods |= {p["metadata"]["name"] for p in self.ctx.cluster.list("v1", "Pod", label_selector=selector)}
-        return pods
-
     def target(self) -> str:
         """The role this run deploys to: from check-env's facts, or read now (a stage run alone)."""
         if not self.ctx.facts.target_role:

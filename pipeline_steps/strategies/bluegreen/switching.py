@@ -145,13 +145,13 @@ def point_service_at(roles: Roles, role: str, previous: str | None) -> float:
             "annotations": {**(body["metadata"].get("annotations") or {}), **annotations},
         }
         body["spec"] = {**body["spec"], "selector": {**(body["spec"].get("selector") or {}), label: role}}
-        ctx.cluster.apply(body)
+        service = ctx.cluster.apply(body)
     else:
-        ctx.cluster.merge_patch(
+        service = ctx.cluster.merge_patch(
             "v1", "Service", name, {"metadata": {"annotations": annotations}, "spec": {"selector": {label: role}}}
         )
     ctx.progress(f"service {name} now selects {label}={role}; waiting for endpoints")
-    wait_endpoints(ctx, name, role, roles.role_pods(role))
+    wait_endpoints(ctx, service, role, label)
     return time.monotonic() - started
 
 
