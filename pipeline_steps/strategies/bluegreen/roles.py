@@ -13,6 +13,11 @@ from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.kube.readiness import fully_available
 from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen.load_balancer import (
+    LoadBalancerProfile,
+    load_balancer_profile,
+    local_policy_problem,
+)
 from pipeline_steps.strategies.workloads import deployments, plan_apply, render
 
 
@@ -100,6 +105,32 @@ class Roles:
     def public_service(self) -> dict[str, Any] | None:
         return self.ctx.cluster.get("v1", "Service", self.settings.public_service)
 
+    def public_service_spec(self, service: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The public Service as it is live, else as the manifests have it (a first release)."""
+        if service is not None:
+            return service
+        for manifest in self.manifests(self.settings.roles[0], names_only=True):
+            if manifest.kind == "Service" and manifest.name == self.settings.public_service:
+                return manifest.body
+        return None
+
+    def load_balancer(self, service: dict[str, Any] | None) -> LoadBalancerProfile:
+        return load_balancer_profile(self.public_service_spec(service))
+
+    def check_traffic_policy(self, service: dict[str, Any] | None) -> None:
+        """externalTrafficPolicy Local loses requests at every switch: a warning, or an error by the setting."""
+        problem = local_policy_problem(self.public_service_spec(service), self.settings.public_service)
+        if problem is None:
+            return
+        fix = (
+            "set `externalTrafficPolicy: Cluster` on the Service (to keep client addresses, let the load balancer "
+            "pass them on: proxy protocol, X-Forwarded-For), or use a load balancer with IP targets (AWS Load "
+            "Balancer Controller IP mode, GKE NEGs)"
+        )
+        if self.ctx.config.load_balancer.local_traffic_policy == "refuse":
+            raise ConfigError(problem, field="load_balancer.local_traffic_policy", hint=fix)
+        self.ctx.warn(f"{problem}; {fix} (load_balancer.local_traffic_policy: refuse stops such releases)")
+
     def active_role(self, service: dict[str, Any] | None) -> str | None:
         if not service:
             return None
@@ -144,6 +175,7 @@ class Roles:
                 "images": sorted({i for d in found.values() for i in images_of(d)}),
             }
         notes = []
+        self.check_traffic_policy(service)
         if service is None:
             self.check_public_service_known()
             target = self.settings.roles[0]
