@@ -62,6 +62,33 @@ class Roles:
             raise ConfigError("the manifests hold no Deployment", hint="add the app's Deployment to `manifests`")
         return names
 
+    def check_objects_apart(self) -> None:
+        """Every object but the public Service is the role's own (its name holds the role), unless listed under
+        `bluegreen.shared`: deploying the idle role re-applies an object both roles share, changing it under the
+        public role's running pods before verify and confirm (the kubelet updates mounted ConfigMaps and
+        Secrets), and re-pointing a single HPA or PodDisruptionBudget at the idle role."""
+        self.names_by_role()  # Deployments first, with their own message
+        first, second = self.settings.roles
+        other = {(m.kind, m.name) for m in self.manifests(second, names_only=True)}
+        shared = set(self.settings.shared)
+        for manifest in self.manifests(first, names_only=True):
+            key = f"{manifest.kind}/{manifest.name}"
+            if (manifest.kind, manifest.name) not in other or key in shared:
+                continue
+            if manifest.kind == "Service" and manifest.name == self.settings.public_service:
+                continue  # only switch changes it
+            effect = "changes it for the public role's running pods before verify and confirm"
+            if manifest.kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+                effect = "points it at the idle role, away from the public one"
+            raise ConfigError(
+                f"{key} has the same name for both roles: deploying the idle role would re-apply it, which {effect}",
+                source=manifest.where,
+                field="metadata.name",
+                hint="put ${TARGET_ROLE} in its name (and in what refers to it), e.g. "
+                f"`name: {manifest.name}-${{TARGET_ROLE}}`; or, if both roles may share it as it is, list it: "
+                f"`bluegreen: {{shared: [{key}]}}`",
+            )
+
     def public_manifest(self, role: str) -> Manifest | None:
         for manifest in self.manifests(role):
             if manifest.kind == "Service" and manifest.name == self.settings.public_service:
