@@ -32,6 +32,7 @@ class BlueGreen:
     def rendered_by_role(self) -> dict[str, list[Manifest]]:
         self.roles.names_by_role()  # the checks deploy makes: each role has Deployments, named apart
         self.roles.check_objects_apart()
+        self.roles.check_traffic_policy(None)  # as the manifests have the public Service
         if self.roles.public_manifest(self.roles.settings.roles[0]) is None:
             self.ctx.warn(
                 f"Service {self.roles.settings.public_service} (bluegreen.public_service) is not in the manifests: "
