@@ -23,6 +23,7 @@ from pipeline_steps.config.fields import (
     dns_label,
     names,
     one_of,
+    parse_duration,
     problem,
 )
 from pipeline_steps.config.mail import MailSettings
@@ -52,6 +53,14 @@ def _some_manifests(manifests: tuple[str, ...]) -> tuple[str, ...]:
     if not manifests:
         raise problem("is required", MANIFESTS_HINT)
     return manifests
+
+
+def _kind_slash_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        kind, _, name = item.partition("/")
+        if not kind or not name:
+            raise problem(f"{item!r} is not Kind/name", "e.g. ConfigMap/app-settings")
+    return value
 
 
 def _two_roles(value: Any) -> tuple[str, str]:
@@ -108,6 +117,12 @@ class BlueGreenSettings(Section):
         default="",
         description="The Service that carries public traffic (default: the app's name). Test Services are the "
         "other Services of the manifests.",
+    )
+    shared: Annotated[Names, AfterValidator(_kind_slash_names)] = Field(
+        default=(),
+        description="Objects of the manifests that both roles share, as Kind/name (e.g. ConfigMap/app-settings). "
+        "Every other object must have the role in its name: deploying the idle role re-applies a shared object, "
+        "which changes it for the public role's running pods before verify and confirm.",
     )
 
 
@@ -200,6 +215,55 @@ class Timeouts(Section):
     )
 
 
+LocalTrafficPolicy = Literal["warn", "refuse"]
+LOCAL_TRAFFIC_POLICIES: tuple[str, ...] = get_args(LocalTrafficPolicy)
+
+
+def _maybe_duration(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip() == "auto"):
+        return None
+    return parse_duration(value)
+
+
+_MAYBE_DURATION_SCHEMA: JsonSchemaValue = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(auto|\d+(?:\.\d+)?\s*(ms|s|m|h)?)\s*$"},
+        {"type": "null"},
+        VARIABLE_REF,
+    ]
+}
+MaybeDuration = Annotated[float | None, BeforeValidator(_maybe_duration), WithJsonSchema(_MAYBE_DURATION_SCHEMA)]
+
+
+class LoadBalancerSettings(Section):
+    """The cloud load balancer in front of the public Service (blue/green). It follows the Service's endpoints
+    later than kube-proxy does, by its own health checks and deregistration delay; `auto` (the default) reads
+    which load balancer it is from the Service: see docs/real-clusters/load-balancers.md."""
+
+    local_traffic_policy: Annotated[LocalTrafficPolicy, one_of(LOCAL_TRAFFIC_POLICIES), TEMPLATED] = Field(
+        default="warn",
+        description="A public Service with externalTrafficPolicy: Local loses requests at each switch (nodes that "
+        "only ran the old role stay in the load balancer until its health checks drop them): warn, or refuse.",
+    )
+    settle_s: MaybeDuration = Field(
+        default=None,
+        alias="settle",
+        description="How long switch waits, once the endpoints list only the new role, before verify-prod checks "
+        "the public address. auto: from the Service: 0 for a load balancer that sends to the nodes, the health "
+        "checks' interval x healthy threshold for AWS Load Balancer Controller IP targets (30s by default), 30s for "
+        "GKE NEGs and for externalTrafficPolicy Local.",
+    )
+    deregistration_delay_s: MaybeDuration = Field(
+        default=None,
+        alias="deregistration_delay",
+        description="How long the load balancer still sends to a removed endpoint; scale-down waits at least this "
+        "long (post_clean.scale_down_delay is raised to it). auto: from the Service: 0 for a load balancer that "
+        "sends to the nodes, the target group's deregistration_delay.timeout_seconds for AWS IP targets (300s by "
+        "default), 30s for GKE NEGs and for externalTrafficPolicy Local.",
+    )
+
+
 class Config(Section):
     """pipeline.yaml: one app's release, validated and immutable.
 
@@ -231,6 +295,7 @@ class Config(Section):
     post_clean: PostCleanSettings = Field(default_factory=PostCleanSettings)
     drain: DrainSettings = Field(default_factory=DrainSettings)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     allow_missing_readiness: Flag = Field(
         default=False,
         description="Blue/green requires readiness probes (traffic would reach pods that are not ready); allow "

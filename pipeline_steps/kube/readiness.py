@@ -83,3 +83,63 @@ def serves_only(view: EndpointsView, pods: Iterable[str]) -> bool:
     follows the slices will send traffic to."""
     wanted = set(pods)
     return bool(view.ready) and view.ready <= wanted and view.not_ready <= wanted
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """The kubelet says the pod passes its readiness probes, and it is not being deleted."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    condition = _condition(pod, "Ready")
+    return bool(condition and condition.get("status") == "True")
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleEndpoints:
+    """A Service's endpoints judged by their pods' role label (names: the pods', or the addresses')."""
+
+    ready: frozenset[str]  #: endpoints of the role's pods that take traffic
+    not_ready: frozenset[str]  #: endpoints of the role's pods that do not (yet, or any more)
+    others: frozenset[str]  #: endpoints of pods of another role, or of no pod known (they may be anyone's)
+
+
+def role_endpoints(
+    slices: Iterable[Mapping[str, Any]],
+    pods: Mapping[str, Mapping[str, Any]],
+    *,
+    role_label: str,
+    role: str,
+    publish_not_ready: bool = False,
+) -> RoleEndpoints:
+    """Each endpoint of the slices judged by its pod, as it is now: `pods` by name.
+
+    Pods come and go during a wait (HPA scale-ups, evictions, node upgrades): a list of names taken once is
+    out of date at the first of them, while the role label of each endpoint's pod is not. With
+    `publishNotReadyAddresses` the endpoint controller marks every endpoint ready; then the pod's own Ready
+    condition tells whether it serves."""
+    ready: set[str] = set()
+    not_ready: set[str] = set()
+    others: set[str] = set()
+    for endpoint_slice in slices:
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            reference = endpoint.get("targetRef") or {}
+            name = reference.get("name") or ",".join(endpoint.get("addresses") or [])
+            pod = pods.get(name) if reference.get("kind", "Pod") == "Pod" else None
+            labels = ((pod or {}).get("metadata") or {}).get("labels") or {}
+            if pod is None or labels.get(role_label) != role:
+                others.add(name)
+                continue
+            conditions = endpoint.get("conditions") or {}
+            if conditions.get("terminating", False):
+                serving = False
+            elif publish_not_ready:
+                serving = pod_ready(pod)
+            else:
+                # An unset `ready` means ready (EndpointSlice API).
+                serving = bool(conditions.get("ready", True))
+            (ready if serving else not_ready).add(name)
+    return RoleEndpoints(frozenset(ready), frozenset(not_ready), frozenset(others))
+
+
+def switched_to(view: RoleEndpoints) -> bool:
+    """A switch is done: no endpoint of another role is left, and at least one of the new role's serves."""
+    return not view.others and bool(view.ready)

@@ -30,7 +30,9 @@ class BlueGreen:
         return self.roles.test_service(role)
 
     def rendered_by_role(self) -> dict[str, list[Manifest]]:
-        self.roles.names_by_role()  # the check deploy makes: each role has Deployments, named apart
+        self.roles.names_by_role()  # the checks deploy makes: each role has Deployments, named apart
+        self.roles.check_objects_apart()
+        self.roles.check_traffic_policy(None)  # as the manifests have the public Service
         if self.roles.public_manifest(self.roles.settings.roles[0]) is None:
             self.ctx.warn(
                 f"Service {self.roles.settings.public_service} (bluegreen.public_service) is not in the manifests: "
@@ -42,6 +44,7 @@ class BlueGreen:
         return self.roles.inspect()
 
     def deploy_manifests(self) -> list[Manifest]:
+        self.roles.check_objects_apart()
         return self.roles.role_objects(self.roles.target())
 
     def deploy_failed(self, deployments: list[str], error: Exception) -> str | None:

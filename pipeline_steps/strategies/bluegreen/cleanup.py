@@ -7,6 +7,7 @@ import time
 
 from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen.load_balancer import scale_down_seconds
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.workloads import deployments, plan_apply
@@ -32,11 +33,16 @@ def plan_post_clean(roles: Roles) -> Plan:
             details={"old_role": old},
         )
     names = roles.names_by_role()[old]
-    delay = ctx.config.post_clean.scale_down_delay_s
+    configured = ctx.config.post_clean.scale_down_delay_s
+    profile = roles.load_balancer(roles.public_service())
+    deregistration = ctx.config.load_balancer.deregistration_delay_s
+    delay = scale_down_seconds(profile, configured, deregistration)
+    source = "load_balancer.deregistration_delay" if deregistration is not None else profile.why
+    why = f" (the load balancer's deregistration delay: {source})" if delay > configured else ""
     return Plan(
-        f"policy scale-down: scale role {old} to 0 after {delay:.0f}s",
+        f"policy scale-down: scale role {old} to 0 after {delay:.0f}s{why}",
         [f"scale Deployment/{n} to 0" for n in names],
-        details={"old_role": old},
+        details={"old_role": old, "delay_s": delay},
     )
 
 
@@ -49,7 +55,7 @@ def post_clean(roles: Roles, plan: Plan) -> Plan:
         wait_rollouts(ctx, [m.name for m in deployments(roles.role_objects(old))], ctx.config.timeouts.rollout_s)
         return Plan(f"role {old} updated to this release as a hot backup", plan.changes)
     # The delay lets in-flight work on the old role finish; it is a grace period, not a wait for state.
-    time.sleep(ctx.config.post_clean.scale_down_delay_s)
+    time.sleep(float(plan.details.get("delay_s", ctx.config.post_clean.scale_down_delay_s)))
     if roles.active_role(roles.public_service()) == old:
         raise RolloutFailed(f"role {old} is public again; refusing to scale it down")
     for name in roles.names_by_role()[old]:

@@ -13,6 +13,11 @@ from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.kube.readiness import fully_available
 from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen.load_balancer import (
+    LoadBalancerProfile,
+    load_balancer_profile,
+    local_policy_problem,
+)
 from pipeline_steps.strategies.workloads import deployments, plan_apply, render
 
 
@@ -57,6 +62,33 @@ class Roles:
             raise ConfigError("the manifests hold no Deployment", hint="add the app's Deployment to `manifests`")
         return names
 
+    def check_objects_apart(self) -> None:
+        """Every object but the public Service is the role's own (its name holds the role), unless listed under
+        `bluegreen.shared`: deploying the idle role re-applies an object both roles share, changing it under the
+        public role's running pods before verify and confirm (the kubelet updates mounted ConfigMaps and
+        Secrets), and re-pointing a single HPA or PodDisruptionBudget at the idle role."""
+        self.names_by_role()  # Deployments first, with their own message
+        first, second = self.settings.roles
+        other = {(m.kind, m.name) for m in self.manifests(second, names_only=True)}
+        shared = set(self.settings.shared)
+        for manifest in self.manifests(first, names_only=True):
+            key = f"{manifest.kind}/{manifest.name}"
+            if (manifest.kind, manifest.name) not in other or key in shared:
+                continue
+            if manifest.kind == "Service" and manifest.name == self.settings.public_service:
+                continue  # only switch changes it
+            effect = "changes it for the public role's running pods before verify and confirm"
+            if manifest.kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+                effect = "points it at the idle role, away from the public one"
+            raise ConfigError(
+                f"{key} has the same name for both roles: deploying the idle role would re-apply it, which {effect}",
+                source=manifest.where,
+                field="metadata.name",
+                hint="put ${TARGET_ROLE} in its name (and in what refers to it), e.g. "
+                f"`name: {manifest.name}-${{TARGET_ROLE}}`; or, if both roles may share it as it is, list it: "
+                f"`bluegreen: {{shared: [{key}]}}`",
+            )
+
     def public_manifest(self, role: str) -> Manifest | None:
         for manifest in self.manifests(role):
             if manifest.kind == "Service" and manifest.name == self.settings.public_service:
@@ -100,6 +132,32 @@ class Roles:
     def public_service(self) -> dict[str, Any] | None:
         return self.ctx.cluster.get("v1", "Service", self.settings.public_service)
 
+    def public_service_spec(self, service: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The public Service as it is live, else as the manifests have it (a first release)."""
+        if service is not None:
+            return service
+        for manifest in self.manifests(self.settings.roles[0], names_only=True):
+            if manifest.kind == "Service" and manifest.name == self.settings.public_service:
+                return manifest.body
+        return None
+
+    def load_balancer(self, service: dict[str, Any] | None) -> LoadBalancerProfile:
+        return load_balancer_profile(self.public_service_spec(service))
+
+    def check_traffic_policy(self, service: dict[str, Any] | None) -> None:
+        """externalTrafficPolicy Local loses requests at every switch: a warning, or an error by the setting."""
+        problem = local_policy_problem(self.public_service_spec(service), self.settings.public_service)
+        if problem is None:
+            return
+        fix = (
+            "set `externalTrafficPolicy: Cluster` on the Service (to keep client addresses, let the load balancer "
+            "pass them on: proxy protocol, X-Forwarded-For), or use a load balancer with IP targets (AWS Load "
+            "Balancer Controller IP mode, GKE NEGs)"
+        )
+        if self.ctx.config.load_balancer.local_traffic_policy == "refuse":
+            raise ConfigError(problem, field="load_balancer.local_traffic_policy", hint=fix)
+        self.ctx.warn(f"{problem}; {fix} (load_balancer.local_traffic_policy: refuse stops such releases)")
+
     def active_role(self, service: dict[str, Any] | None) -> str | None:
         if not service:
             return None
@@ -119,16 +177,6 @@ class Roles:
 
     def role_images(self, role: str) -> set[str]:
         return {i for d in self.role_deployments(role).values() for i in images_of(d)}
-
-    def role_pods(self, role: str) -> set[str]:
-        pods: set[str] = set()
-        for deployment in self.role_deployments(role).values():
-            if deployment is None:
-                continue
-            labels = deployment["spec"]["selector"].get("matchLabels") or {}
-            selector = ",".join(f"{k}={v}" for k, v in labels.items())
-            pods |= {p["metadata"]["name"] for p in self.ctx.cluster.list("v1", "Pod", label_selector=selector)}
-        return pods
 
     def target(self) -> str:
         """The role this run deploys to: from check-env's facts, or read now (a stage run alone)."""
@@ -154,6 +202,7 @@ class Roles:
                 "images": sorted({i for d in found.values() for i in images_of(d)}),
             }
         notes = []
+        self.check_traffic_policy(service)
         if service is None:
             self.check_public_service_known()
             target = self.settings.roles[0]

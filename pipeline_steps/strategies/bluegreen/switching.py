@@ -12,6 +12,7 @@ from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen.endpoints import wait_endpoints
+from pipeline_steps.strategies.bluegreen.load_balancer import settle_seconds
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.workloads import ensure_namespace
 
@@ -30,12 +31,19 @@ def plan_switch(roles: Roles) -> Plan:
         # Already public: by this run's own switch (killed after it and run again), or before this run.
         facts: FactUpdates = {} if roles.ctx.facts.switched else {"switched": False}
         return Plan(f"role {target} is already public", noop=True, facts=facts)
+    roles.check_traffic_policy(service)
     if service is None:
-        change = f"create Service/{name} selecting {label}={target}"
+        changes = [f"create Service/{name} selecting {label}={target}"]
     else:
-        change = f"patch Service/{name} selector {label}: {active} -> {target}"
+        changes = [f"patch Service/{name} selector {label}: {active} -> {target}"]
+    profile = roles.load_balancer(service)
+    settle = settle_seconds(profile, roles.ctx.config.load_balancer.settle_s)
+    if settle > 0:
+        changes.append(f"give the load balancer {settle:.0f}s to settle before verify-prod ({profile.why})")
     diff = f"-  {label}: {active}\n+  {label}: {target}\n" if active else ""
-    return Plan(f"switch public traffic to role {target}", [change], diff, details={"from_role": active})
+    return Plan(
+        f"switch public traffic to role {target}", changes, diff, details={"from_role": active, "settle_s": settle}
+    )
 
 
 def switch(roles: Roles, plan: Plan) -> Plan:
@@ -54,8 +62,16 @@ def switch(roles: Roles, plan: Plan) -> Plan:
         if previous:
             switch_back(roles, previous, target, exc)
         raise
+    summary = f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s"
+    settle = float(plan.details.get("settle_s") or 0)
+    if settle > 0:
+        # The cloud load balancer follows the endpoints by its own health checks; nothing in the cluster's API
+        # tells when it has, so this is a grace period, as scale-down's delay is.
+        roles.ctx.progress(f"giving the load balancer {settle:.0f}s to settle before verify-prod")
+        time.sleep(settle)
+        summary += f"; load balancer given {settle:.0f}s to settle"
     return Plan(
-        f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s",
+        summary,
         plan.changes,
         facts={
             "switched": True,
@@ -145,13 +161,13 @@ def point_service_at(roles: Roles, role: str, previous: str | None) -> float:
             "annotations": {**(body["metadata"].get("annotations") or {}), **annotations},
         }
         body["spec"] = {**body["spec"], "selector": {**(body["spec"].get("selector") or {}), label: role}}
-        ctx.cluster.apply(body)
+        service = ctx.cluster.apply(body)
     else:
-        ctx.cluster.merge_patch(
+        service = ctx.cluster.merge_patch(
             "v1", "Service", name, {"metadata": {"annotations": annotations}, "spec": {"selector": {label: role}}}
         )
     ctx.progress(f"service {name} now selects {label}={role}; waiting for endpoints")
-    wait_endpoints(ctx, name, role, roles.role_pods(role))
+    wait_endpoints(ctx, service, role, label)
     return time.monotonic() - started
 
 
