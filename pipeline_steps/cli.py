@@ -83,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("approve", "reject"):
         command = sub.add_parser(name, help=f"{name} a release waiting in confirm mode `wait`")
         _add_release_flags(command, steps=False)
-        command.add_argument("--approver", help="who decides (default: $USER)")
+        command.add_argument(
+            "--approver",
+            help="who decides (default: whom the credentials authenticate as; another name needs the right to "
+            "impersonate that user)",
+        )
         command.add_argument("--comment", default="", help="why")
     rbac = sub.add_parser("rbac", help="print the least-privilege Role and RoleBinding the CI identity needs")
     rbac.add_argument(
@@ -94,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     rbac.add_argument("--service-account", default="pipeline-steps", help="the CI's ServiceAccount (in that namespace)")
     rbac.add_argument("--user", help="bind a user (as the CI authenticates) instead of a ServiceAccount")
     rbac.add_argument("--role-name", default="pipeline-steps", help="name of the Role and RoleBinding")
+    rbac.add_argument(
+        "--approvers",
+        action="store_true",
+        help="also print the approvers' Role (the app's approval record only) and the admission policy that lets "
+        "only them record a decision",
+    )
+    rbac.add_argument(
+        "--approver-user", action="append", default=[], help="an approver (default: confirm.approvers; repeatable)"
+    )
+    rbac.add_argument("--approver-group", action="append", default=[], help="a group of approvers (repeatable)")
     sub.add_parser("schema", help="print the JSON Schema of pipeline.yaml, for editors (yaml-language-server)")
     from pipeline_steps import cli_ci  # noqa: PLC0415
 
@@ -117,7 +131,8 @@ def _terminal_prompt(question: str, *, timeout: float | None = None) -> bool:
 
 
 def default_approver(env: Mapping[str, str]) -> str:
-    """Who runs `approve|reject` when --approver is not given: the CI's user, else the login name."""
+    """Who runs `approve|reject` on a cluster that cannot say whom the credentials are (no SelfSubjectReview) when
+    --approver is not given: the CI's user, else the login name."""
     for key in ("BUILD_USER_ID", "GITHUB_ACTOR", "USER", "LOGNAME"):
         if env.get(key):
             return env[key]
@@ -166,9 +181,6 @@ def _release(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from pipeline_steps import cli_output, maintenance, session  # noqa: PLC0415
 
-    if args.command in ("approve", "reject") and not args.approver:
-        args.approver = default_approver(env)
-
     ctx, _save = session.open_release(
         session.ReleaseOptions.from_args(args), env, fresh=False, prompt=None, progress=_progress
     )
@@ -180,7 +192,14 @@ def _maintenance(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         answer = maintenance.unlock(ctx, force=args.force)
     else:
         decision = "approved" if args.command == "approve" else "rejected"
-        answer = maintenance.decide(ctx, decision, run_id=args.run_id, approver=args.approver, comment=args.comment)
+        answer = maintenance.decide(
+            ctx,
+            decision,
+            run_id=args.run_id,
+            approver=args.approver,
+            comment=args.comment,
+            fallback_approver=lambda: default_approver(env),
+        )
     cli_output.print_data(answer, args.output)
     return int(ExitCode.OK)
 
@@ -196,6 +215,9 @@ def _rbac(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         service_account=args.service_account,
         user=args.user,
         role_name=args.role_name,
+        approvers=args.approvers,
+        approver_users=tuple(args.approver_user),
+        approver_groups=tuple(args.approver_group),
     )
     print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
     return int(ExitCode.OK)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,16 @@ def unlock(ctx: ReleaseContext, *, force: bool = False) -> dict[str, Any]:
 
 
 def decide(
-    ctx: ReleaseContext, decision: str, *, run_id: str | None, approver: str, comment: str = ""
+    ctx: ReleaseContext,
+    decision: str,
+    *,
+    run_id: str | None,
+    approver: str | None,
+    comment: str = "",
+    fallback_approver: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
-    """Record `approved` or `rejected` for a run waiting in confirm mode `wait`."""
+    """Record `approved` or `rejected` for a run waiting in confirm mode `wait`, in the name of whoever the
+    credentials authenticate as."""
     run_id = run_id or ctx.env.get("PIPELINE_STEPS_RUN_ID")
     if not run_id:
         raise ConfigError("--run-id is required", field="--run-id", hint="the run id is in the e-mail and the log")
@@ -65,11 +72,33 @@ def decide(
         ctx.config.app,
         run_id=run_id,
         decision=decision,
-        approver=approver,
+        approver=approver_of(ctx, approver, fallback_approver),
         allowed=ctx.config.confirm.approvers,
         comment=comment,
     )
     return dataclasses.asdict(recorded)
+
+
+def approver_of(ctx: ReleaseContext, named: str | None, fallback: Callable[[], str] | None) -> str:
+    """The approver is who the credentials authenticate as (SelfSubjectReview). Another name (--approver) is
+    recorded only for credentials the cluster lets act as that user (impersonation, as `kubectl --as`): they
+    could decide as that user anyway. A cluster without SelfSubjectReview (before 1.28) takes the name given."""
+    from pipeline_steps.kube import identity  # noqa: PLC0415
+
+    me = identity.authenticated(ctx.cluster)
+    if me is None:
+        if named:
+            return named
+        if fallback is None:
+            raise ConfigError("cannot tell who decides", field="--approver", hint="pass --approver NAME")
+        return fallback()
+    if not named or named == me.username or identity.may_impersonate(ctx.cluster, named):
+        return named or me.username
+    raise ConfigError(
+        f"these credentials are {me.username}, who may not decide in the name of {named}",
+        field="--approver",
+        hint="leave out --approver: the decision is recorded in the name the cluster authenticates",
+    )
 
 
 def rbac(
@@ -79,9 +108,13 @@ def rbac(
     service_account: str = "pipeline-steps",
     user: str | None = None,
     role_name: str = "pipeline-steps",
+    approvers: bool = False,
+    approver_users: tuple[str, ...] = (),
+    approver_groups: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The least-privilege Role and RoleBinding the CI identity needs: the steps' own calls, plus applying the
-    kinds the release's manifests hold (when a pipeline.yaml is given or found)."""
+    kinds the release's manifests hold (when a pipeline.yaml is given or found). With `approvers`, also the
+    approvers' Role (their app's approval record only) and the admission policy that lets only them decide."""
     from pipeline_steps.kube import permissions  # noqa: PLC0415
     from pipeline_steps.kube.offline import OfflineCluster  # noqa: PLC0415
     from pipeline_steps.strategies.workloads import render  # noqa: PLC0415
@@ -108,4 +141,27 @@ def rbac(
     subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
     if user:
         subject = {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
-    return permissions.role_manifests(namespace, granted, name=role_name, subject=subject)
+    manifests = permissions.role_manifests(namespace, granted, name=role_name, subject=subject)
+    if approvers:
+        manifests += _approver_manifests(options, env, namespace, approver_users, approver_groups)
+    return manifests
+
+
+def _approver_manifests(
+    options: ReleaseOptions, env: Mapping[str, str], namespace: str, users: tuple[str, ...], groups: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    from pipeline_steps.approval_policy import approver_manifests  # noqa: PLC0415
+
+    path = config_path(options, env)
+    if not (options.config or env.get("PIPELINE_STEPS_CONFIG") or path.exists()):
+        raise ConfigError("the approvers' objects name the app's approval record", field="--approvers",
+                          hint="pass -c pipeline.yaml")  # fmt: skip
+    config = load_release_config(options, env)
+    users = users or tuple(config.confirm.approvers)
+    if not users and not groups:
+        raise ConfigError(
+            "who approves?",
+            field="--approvers",
+            hint="list them under confirm.approvers, or pass --approver-user NAME / --approver-group GROUP",
+        )
+    return approver_manifests(config.app, namespace, users=users, groups=groups, role_name=f"{config.app}-approvers")

@@ -3,12 +3,14 @@ report them: pure functions over plain API objects, so each reason is tested.
 
 A deploy that fails names the pods and the reason (a container's waiting or terminated state and restart
 count, a failing probe, a pod nobody can schedule). Some reasons are certain to last (an image that cannot
-be pulled, a container that keeps crashing, a bad container config): waiting out the deadline for them
-only delays the undo, so the wait ends early."""
+be pulled, a container that keeps crashing, a bad container config, a pod asking more than any node has when no
+autoscaler is bringing a bigger one): waiting out the deadline for them only delays the undo, so the wait ends
+early."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +21,12 @@ TEMPLATE_HASH_LABEL = "pod-template-hash"
 CERTAIN_WAITING = frozenset(
     {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
 )
+
+
+#: Events by which a cluster autoscaler says a pending pod will get a node (cluster-autoscaler; Karpenter
+#: nominates a node it is creating) or that no node group it has would take it.
+SCALE_UP_COMING = frozenset({"TriggeredScaleUp", "Nominated"})
+SCALE_UP_REFUSED = "NotTriggerScaleUp"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +72,23 @@ def current_pods(
     ]
 
 
-def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]] = ()) -> list[PodProblem]:
-    """The problems of the pods that are not ready (a terminating pod is no problem)."""
+def pod_problems(
+    pods: Iterable[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]] = (),
+    largest_node: Mapping[str, float] | None = None,
+) -> list[PodProblem]:
+    """The problems of the pods that are not ready (a terminating pod is no problem). `largest_node` is the most
+    any one node offers of each resource (its allocatable), when the nodes could be read."""
     latest_event: dict[str, Mapping[str, Any]] = {}
+    reasons: dict[str, set[str]] = {}
     # The API lists events by name, not by time, and a repeated event (a probe failing every period) is one object
     # whose count and last time go up: the latest is the one last seen. Sorting is stable: ties keep list order.
     for event in sorted(events, key=_last_seen):
-        if event.get("type") != "Warning":
-            continue
         involved = (event.get("involvedObject") or {}).get("name")
-        if involved:
+        if not involved:
+            continue
+        reasons.setdefault(involved, set()).add(str(event.get("reason") or ""))
+        if event.get("type") == "Warning":
             latest_event[involved] = event
     problems: list[PodProblem] = []
     for pod in pods:
@@ -83,7 +98,7 @@ def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str
             continue
         found = _container_problem(name, status)
         if found is None:
-            found = _scheduling_problem(name, status)
+            found = _scheduling_problem(pod, reasons.get(name, set()), largest_node)
         if found is None and name in latest_event:
             event = latest_event[name]
             found = PodProblem(name, str(event.get("reason") or "Warning"), str(event.get("message") or ""), False)
@@ -120,13 +135,80 @@ def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None
     return None
 
 
-def _scheduling_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None:
-    for condition in status.get("conditions") or []:
+def _scheduling_problem(
+    pod: Mapping[str, Any], event_reasons: set[str], largest_node: Mapping[str, float] | None
+) -> PodProblem | None:
+    name = (pod.get("metadata") or {}).get("name", "?")
+    for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            # Not certain: a cluster autoscaler may add a node for it.
             reason = str(condition.get("reason") or "Unschedulable")
-            return PodProblem(pod, reason, str(condition.get("message") or ""), False)
+            message = str(condition.get("message") or "")
+            if reason != "Unschedulable" or event_reasons & SCALE_UP_COMING:
+                return PodProblem(name, reason, message, False)
+            if SCALE_UP_REFUSED in event_reasons:
+                return PodProblem(name, reason, f"{message} (the cluster autoscaler has no node group for it)", True)
+            # Certain only when no node could ever take it (it asks more than the largest has in all) and no
+            # autoscaler is bringing one; a node that is merely full may be freed or added.
+            too_big = _beyond(requests_of(pod), largest_node or {})
+            if too_big:
+                return PodProblem(name, reason, f"{message} ({too_big})", True)
+            return PodProblem(name, reason, message, False)
     return None
+
+
+def requests_of(pod: Mapping[str, Any]) -> dict[str, float]:
+    """What a pod asks the scheduler for: its containers' requests together, or its largest init container's."""
+    spec = pod.get("spec") or {}
+
+    def requests(container: Mapping[str, Any]) -> dict[str, float]:
+        asked = ((container.get("resources") or {}).get("requests")) or {}
+        return {resource: quantity(value) for resource, value in asked.items()}
+
+    total: dict[str, float] = {}
+    for container in spec.get("containers") or []:
+        for resource, amount in requests(container).items():
+            total[resource] = total.get(resource, 0.0) + amount
+    for container in spec.get("initContainers") or []:
+        for resource, amount in requests(container).items():
+            total[resource] = max(total.get(resource, 0.0), amount)
+    return total
+
+
+def _beyond(asked: Mapping[str, float], largest_node: Mapping[str, float]) -> str:
+    over = [
+        f"asks {_shown(asked[resource])} {resource}, the largest node has {_shown(largest_node[resource])}"
+        for resource in sorted(asked)
+        if resource in largest_node and asked[resource] > largest_node[resource]
+    ]
+    return "; ".join(over)
+
+
+def _shown(amount: float) -> str:
+    return f"{amount:g}"
+
+
+def largest_node(nodes: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """The most any one node offers of each resource to pods (its allocatable)."""
+    most: dict[str, float] = {}
+    for node in nodes:
+        for resource, value in (((node.get("status") or {}).get("allocatable")) or {}).items():
+            most[resource] = max(most.get(resource, 0.0), quantity(value))
+    return most
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+_SUFFIXES = {
+    "": 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes resource quantity ("250m", "32Gi", 4) as a number of its unit; 0 when it does not parse."""
+    found = _QUANTITY.match(str(value).strip())
+    if not found or found.group(2) not in _SUFFIXES:
+        return 0.0
+    return float(found.group(1)) * _SUFFIXES[found.group(2)]
 
 
 def describe(problems: Iterable[PodProblem], limit: int = 3) -> str:

@@ -15,6 +15,7 @@ from pipeline_steps.report import StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.owners import plan_takeover, take_over
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.undo import record_before
 from pipeline_steps.strategies.workloads import apply_objects, deployments, ensure_namespace, plan_apply
@@ -27,9 +28,12 @@ def plan(ctx: ReleaseContext) -> Plan:
     if ctx.facts.already_live:
         return Plan("this release is already public: nothing to deploy", noop=True)
     manifests = strategy.deploy_manifests()
+    # Before anything else: a GitOps controller owning the selector or replicas is refused here.
+    takeovers = plan_takeover(ctx, manifests)
     namespace_exists = ctx.cluster.namespace_exists()
     changes = plan_apply(ctx, manifests, namespace_exists=namespace_exists)
     todo = [f"{c.action} {c.label}" for c in changes if c.action != "unchanged"]
+    todo[:0] = [f"take over the fields of {t['kind']}/{t['name']} from {', '.join(t['managers'])}" for t in takeovers]
     if not namespace_exists:
         todo.insert(0, f"create Namespace/{ctx.cluster.namespace}")
     names = [m.name for m in deployments(manifests)]
@@ -50,6 +54,7 @@ def plan(ctx: ReleaseContext) -> Plan:
         details={
             "rendered": manifest_to_yaml(manifests),
             "before": [record_before(c.manifest, c.live) for c in changes if c.action != "unchanged"],
+            "takeovers": takeovers,
         },
     )
 
@@ -83,6 +88,7 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     # Recorded before the first write: an undo after a crash mid-apply still knows what was there.
     ctx.facts.changed_objects = list(plan.details.get("before", []))
     ensure_namespace(ctx)
+    take_over(ctx, plan.details.get("takeovers", []))
     apply_objects(ctx, plan.objects)
     done = list(plan.changes)
     names = ctx.facts.deployments

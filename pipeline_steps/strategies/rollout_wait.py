@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import RolloutFailed
+from pipeline_steps.errors import ClusterError, RolloutFailed
 from pipeline_steps.kube.cluster import WaitTimeout
-from pipeline_steps.kube.pod_problems import PodProblem, current_pods, describe, pod_problems
+from pipeline_steps.kube.pod_problems import PodProblem, current_pods, describe, largest_node, pod_problems
 from pipeline_steps.kube.readiness import rollout_status
 
 #: How often a wait that sees no progress looks at the pods' reasons (the watch itself follows the Deployment).
@@ -35,7 +35,7 @@ def _wait_one(ctx: ReleaseContext, name: str, deadline: float, timeout: float) -
         status = rollout_status(objects[name])
         if status.failed:
             return status.message
-        return _replica_failure(objects[name])
+        return _replica_failure(objects[name]) or _paused(objects[name])
 
     def describe_deployment(objects: dict[str, dict[str, Any]]) -> str:
         return rollout_status(objects[name]).message if name in objects else f"deployment {name}: not found"
@@ -85,6 +85,31 @@ def _replica_failure(deployment: dict[str, Any]) -> str | None:
     return None
 
 
+def _paused(deployment: dict[str, Any]) -> str | None:
+    """A paused Deployment (`kubectl rollout pause`) does not roll out a new template until someone resumes it.
+    Judged once the controller has seen the current spec: an undo that puts the running template back on a paused
+    Deployment is done as soon as it has."""
+    meta, status = deployment.get("metadata") or {}, deployment.get("status") or {}
+    seen = (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0)
+    if (deployment.get("spec") or {}).get("paused") and seen and not rollout_status(deployment).done:
+        name = (deployment.get("metadata") or {}).get("name", "?")
+        return (
+            f"deployment {name} is paused (spec.paused: true) and does not roll out until resumed "
+            f"(kubectl rollout resume deployment/{name})"
+        )
+    return None
+
+
+def _largest_node(ctx: ReleaseContext) -> dict[str, float] | None:
+    """What the largest node offers, or None when the nodes cannot be read (a Role grants no cluster-wide reads)."""
+    try:
+        return largest_node(ctx.cluster.list("v1", "Node")) or None
+    except ClusterError as exc:
+        if exc.status in (401, 403):
+            return None
+        raise
+
+
 def _problems(ctx: ReleaseContext, name: str) -> list[PodProblem]:
     """The problems of the pods of the Deployment's current revision, with their Warning events."""
     deployment = ctx.cluster.get("apps/v1", "Deployment", name)
@@ -96,4 +121,5 @@ def _problems(ctx: ReleaseContext, name: str) -> list[PodProblem]:
     pods = current_pods(deployment, replica_sets, ctx.cluster.list("v1", "Pod", label_selector=selector))
     names = {p["metadata"]["name"] for p in pods}
     events = [e for e in ctx.cluster.list("v1", "Event") if (e.get("involvedObject") or {}).get("name") in names]
-    return pod_problems(pods, events)
+    pending = any((p.get("status") or {}).get("phase") == "Pending" for p in pods)
+    return pod_problems(pods, events, _largest_node(ctx) if pending else None)

@@ -101,9 +101,12 @@ def undo_deployment(ctx: ReleaseContext, name: str, *, to_revision: int | None =
     deployment = ctx.cluster.get("apps/v1", "Deployment", name)
     if deployment is None:
         raise RolloutFailed(f"cannot undo deployment {name}: it does not exist")
-    if to_revision is not None and to_revision == revision_of(deployment):
-        return to_revision
     previous = template_of_revision(ctx, deployment, to_revision)
+    # The revision may not have moved while the template did: a paused Deployment records a new template without
+    # making its ReplicaSet (nor has a controller that is behind). Only the same template is nothing to undo.
+    unmoved = to_revision is not None and to_revision == revision_of(deployment)
+    if unmoved and (previous is None or previous[1] == _without_hash(deployment["spec"]["template"])):
+        return int(to_revision or 0)
     if previous is None:
         which = f"revision {to_revision}" if to_revision else "an earlier revision"
         raise RolloutFailed(f"cannot undo deployment {name}: it has no {which} (first release, or history pruned)")
@@ -111,3 +114,9 @@ def undo_deployment(ctx: ReleaseContext, name: str, *, to_revision: int | None =
     ctx.progress(f"undoing deployment {name} to revision {revision}")
     ctx.cluster.replace_field("apps/v1", "Deployment", name, "/spec/template", template)
     return revision
+
+
+def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    labels.pop("pod-template-hash", None)
+    return {**template, "metadata": {**(template.get("metadata") or {}), "labels": labels}}

@@ -168,10 +168,10 @@ def test_a_frozen_api_server_during_switch_ends_the_step_within_its_bounds_back_
 
 # -- pods that cannot run ----------------------------------------------------------------------------------------
 
-#: (what is wrong, its env, what the deploy step's error must say). A crashing pod is certain to stay so: the wait
-#: ends long before its deadline (90 s) and says the rollout "cannot complete". A pod that never gets ready or
-#: that no node can take may still come good (a fix in the app's dependencies, a node added): the wait takes its
-#: whole deadline, here 5 s.
+#: (what is wrong, its env, what the deploy step's error must say). A crashing pod is certain to stay so, and so is
+#: one asking more than the largest node has (no autoscaler here to bring a bigger one): the wait ends long before
+#: its deadline (90 s) and says the rollout "cannot complete". A pod that never gets ready may still come good (a
+#: fix in the app's dependencies): the wait takes its whole deadline, here 5 s.
 BLUE_GREEN_POD_FAULTS = [
     ("crashes at start", {"APP_EXIT_CODE": "3"}, ["CrashLoopBackOff", "last exited 3 (Error)", "cannot complete"]),
     (
@@ -181,8 +181,8 @@ BLUE_GREEN_POD_FAULTS = [
     ),
     (
         "cannot be scheduled",
-        {"APP_CPU": "1000", "ROLLOUT_TIMEOUT": "5s"},
-        ["Unschedulable", "Insufficient cpu", "did not complete in 5s"],
+        {"APP_CPU": "1000"},
+        ["Unschedulable", "Insufficient cpu", "asks 1000 cpu, the largest node has 16", "cannot complete"],
     ),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_steps.kube.pod_problems import current_pods, describe, pod_problems
+from pipeline_steps.kube.pod_problems import current_pods, describe, largest_node, pod_problems, quantity, requests_of
 
 
 def pod(name: str, *, ready: bool = False, waiting: str | None = None, terminated: str | None = None,
@@ -156,3 +156,52 @@ def test_a_replica_set_of_another_owner_is_not_the_current_one() -> None:
 
     # The current ReplicaSet is not known (not created yet, or not this Deployment's): every pod counts.
     assert len(current_pods(DEPLOYMENT, replica_sets, pods)) == 2
+
+
+def _asking(name: str, cpu: str, *, init_cpu: str | None = None) -> dict[str, Any]:
+    pending = pod(name, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
+    pending["spec"] = {"containers": [{"name": "app", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}
+    if init_cpu:
+        pending["spec"]["initContainers"] = [{"name": "init", "resources": {"requests": {"cpu": init_cpu}}}]
+    return pending
+
+
+NODES = [
+    {"status": {"allocatable": {"cpu": "4", "memory": "16Gi"}}},
+    {"status": {"allocatable": {"cpu": "15900m", "memory": "32Gi"}}},
+]
+
+
+def test_a_pod_asking_more_than_the_largest_node_has_is_certain_and_says_by_how_much() -> None:
+    [problem] = pod_problems([_asking("a", "16")], largest_node=largest_node(NODES))
+    assert (problem.reason, problem.certain) == ("Unschedulable", True)
+    assert "asks 16 cpu, the largest node has 15.9" in problem.detail
+    [init] = pod_problems([_asking("b", "1", init_cpu="20")], largest_node=largest_node(NODES))
+    assert init.certain
+
+
+def test_a_pod_that_fits_an_empty_node_may_still_get_one_freed_and_is_not_certain() -> None:
+    [problem] = pod_problems([_asking("a", "15")], largest_node=largest_node(NODES))
+    assert not problem.certain
+    # Without the nodes (a CI identity may not list them), nothing is certain.
+    [unknown] = pod_problems([_asking("a", "1000")])
+    assert not unknown.certain
+
+
+def test_an_autoscaler_decides_whether_a_pending_pod_will_get_a_node() -> None:
+    def event(reason: str) -> dict[str, Any]:
+        return {"type": "Normal", "reason": reason, "involvedObject": {"name": "a"}}
+
+    nodes = largest_node(NODES)
+    [coming] = pod_problems([_asking("a", "1000")], [event("TriggeredScaleUp")], largest_node=nodes)
+    [nominated] = pod_problems([_asking("a", "1000")], [event("Nominated")], largest_node=nodes)
+    assert not coming.certain and not nominated.certain
+    [refused] = pod_problems([_asking("a", "1")], [event("NotTriggerScaleUp")])
+    assert refused.certain and "no node group" in refused.detail
+
+
+def test_quantities_read_as_the_api_writes_them() -> None:
+    assert [quantity(v) for v in ("250m", "2", 3, "1Gi", "1.5k", "128u", "1e3", "bad", "5Zi")] == [
+        0.25, 2.0, 3.0, 2.0**30, 1500.0, 128e-6, 1000.0, 0.0, 0.0,
+    ]  # fmt: skip
+    assert requests_of(_asking("a", "500m", init_cpu="2")) == {"cpu": 2.0, "memory": 64 * 2.0**20}

@@ -1,4 +1,5 @@
-"""The release lock's reading of a Lease, and when a run gives the lock back."""
+"""The release lock's reading of a Lease, when it expires (timed as client-go's leader election times it, with a
+fake clock), and when a run gives the lock back."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.release_lock import CREATED_NAMESPACE_ANNOTATION, lock_state, release_refused
+from pipeline_steps.release_lock import (
+    CREATED_NAMESPACE_ANNOTATION,
+    LeaseObservations,
+    lock_state,
+    record_of,
+    release_refused,
+    server_age,
+)
 from pipeline_steps.report import RunReport, StepReport, StepStatus
 from pipeline_steps.runner import release_is_over
 
@@ -25,49 +33,112 @@ def _lease(holder: str | None, renewed: str | None, duration: int = 600) -> dict
 
 
 def test_no_lease_is_a_free_lock() -> None:
-    state = lock_state(None, NOW)
+    state = lock_state(None, 0.0)
     assert state.free
     assert not state.stale
     assert not state.held_by_other("run-1")
 
 
 def test_a_live_lease_of_another_run_holds_the_lock() -> None:
-    state = lock_state(_lease("run-1", "2026-12-01T11:55:00.000000Z"), NOW)
+    state = lock_state(_lease("run-1", "2026-12-01T11:55:00.000000Z"), 300.0)
     assert state.holder == "run-1"
-    assert state.expires_at == datetime.datetime(2026, 12, 1, 12, 5, tzinfo=datetime.UTC)
+    assert state.expires_in_s == 300.0
     assert not state.stale
     assert state.held_by_other("run-2")
     assert not state.held_by_other("run-1")
 
 
 def test_a_lease_not_renewed_within_its_duration_is_stale() -> None:
-    state = lock_state(_lease("run-1", "2026-12-01T11:49:59.999999Z"), NOW)
+    state = lock_state(_lease("run-1", "2026-12-01T11:49:59.999999Z"), 600.000001)
     assert state.stale
     assert not state.held_by_other("run-2")
 
 
 def test_a_lease_expiring_exactly_now_is_stale() -> None:
-    assert lock_state(_lease("run-1", "2026-12-01T11:50:00Z"), NOW).stale
+    assert lock_state(_lease("run-1", "2026-12-01T11:50:00Z"), 600.0).stale
 
 
 def test_a_held_lease_without_times_is_stale_rather_than_held_forever() -> None:
-    state = lock_state(_lease("run-1", None), NOW)
-    assert state.expires_at is None
+    state = lock_state(_lease("run-1", None), 0.0)
+    assert state.renewed_at is None
     assert state.stale
 
 
 def test_the_acquire_time_stands_in_for_a_missing_renew_time() -> None:
     lease = _lease("run-1", None)
     lease["spec"]["acquireTime"] = "2026-12-01T11:59:00.000000Z"  # type: ignore[index]
-    assert lock_state(lease, NOW).held_by_other("run-2")
+    assert lock_state(lease, 60.0).held_by_other("run-2")
 
 
 def test_a_lease_read_through_the_client_carries_datetimes() -> None:
     lease = _lease("run-1", None)
     lease["spec"]["renewTime"] = datetime.datetime(2026, 12, 1, 11, 59)  # type: ignore[index]
-    state = lock_state(lease, NOW)
+    state = lock_state(lease, 60.0)
     assert state.renewed_at == datetime.datetime(2026, 12, 1, 11, 59, tzinfo=datetime.UTC)
     assert state.held_by_other("run-2")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_expiry_is_timed_from_when_this_process_saw_the_record_change_not_from_the_holders_clock() -> None:
+    clock = FakeClock()
+    observed = LeaseObservations(clock)
+    # The holder's clock runs an hour behind: its renewTime looks long expired, yet the lock is live.
+    lease = _lease("run-1", "2026-12-01T11:00:00.000000Z", duration=600)
+    assert observed.unchanged_for("web", record_of(lease), None) == 0.0
+    clock.now += 599
+    assert lock_state(lease, observed.unchanged_for("web", record_of(lease), None)).held_by_other("run-2")
+    # It renews (still on its own clock): the change is dated when this process saw it.
+    lease = _lease("run-1", "2026-12-01T11:09:00.000000Z", duration=600)
+    assert observed.unchanged_for("web", record_of(lease), None) == 0.0
+    clock.now += 599
+    assert not lock_state(lease, observed.unchanged_for("web", record_of(lease), None)).stale
+    clock.now += 1
+    assert lock_state(lease, observed.unchanged_for("web", record_of(lease), None)).stale
+
+
+def test_a_record_first_seen_is_as_old_as_the_api_server_says_and_a_later_change_is_dated_when_seen() -> None:
+    clock = FakeClock()
+    observed = LeaseObservations(clock)
+    lease = _lease("run-1", "2026-12-01T11:00:00.000000Z", duration=600)
+    assert observed.unchanged_for("web", record_of(lease), 650.0) == 650.0
+    assert lock_state(lease, observed.unchanged_for("web", record_of(lease), 650.0)).stale
+    # Another run takes it over: from now on, this process's clock times it, whatever the server's age says.
+    taken = _lease("run-2", "2026-12-01T11:20:00.000000Z", duration=600)
+    clock.now += 5
+    assert observed.unchanged_for("web", record_of(taken), 900.0) == 0.0
+    # Each Lease is observed on its own.
+    assert observed.unchanged_for("other", record_of(lease), None) == 0.0
+
+
+def _stamped(*entries: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    lease = _lease("run-1", "2026-12-01T11:00:00.000000Z")
+    lease["metadata"] = {
+        "name": "pipeline-steps-web",
+        "managedFields": [
+            {"manager": "m", "operation": "Update", "time": when, "fieldsV1": fields} for fields, when in entries
+        ],
+    }
+    return lease
+
+
+def test_the_server_dates_the_last_renewal_by_the_write_that_owns_renew_time() -> None:
+    server_now = datetime.datetime(2026, 12, 1, 12, 0, 30, tzinfo=datetime.UTC)
+    lease = _stamped(
+        ({"f:metadata": {"f:labels": {}}}, "2026-12-01T12:00:20Z"),  # a label written since: not a renewal
+        ({"f:spec": {"f:renewTime": {}, "f:holderIdentity": {}}}, "2026-12-01T12:00:00Z"),
+    )
+    assert server_age(lease, server_now) == 30.0
+    assert server_age(lease, None) is None
+    assert server_age(_stamped(), server_now) is None
+    # A server clock read before the stamp (a second's rounding) is no negative age.
+    assert server_age(lease, datetime.datetime(2026, 12, 1, 11, 59, 59, tzinfo=datetime.UTC)) == 0.0
 
 
 def _report(*steps: tuple[str, StepStatus]) -> RunReport:
@@ -94,9 +165,9 @@ def test_the_lock_is_given_back_when_the_release_is_over() -> None:
 
 def test_the_lease_says_which_step_its_holder_is_in() -> None:
     lease = _lease("run-1", "2026-12-01T11:55:00.000000Z")
-    assert lock_state(lease, NOW).step is None
+    assert lock_state(lease, 0.0).step is None
     lease["metadata"] = {"name": "pipeline-steps-web", "annotations": {"pipeline-steps.dev/step": "switch"}}
-    assert lock_state(lease, NOW).step == "switch"
+    assert lock_state(lease, 0.0).step == "switch"
 
 
 @dataclasses.dataclass
