@@ -29,6 +29,8 @@ def _plan(ctx: ReleaseContext, stage: str) -> Plan:
     names = ", ".join(c.name for c in checks)
     endpoint = "test endpoint of the new role" if stage == "staged" else "public endpoint"
     summary = f"run {len(checks)} checks ({names}) against the {endpoint}"
+    mode = (ctx.config.access.staged if stage == "staged" else ctx.config.access.prod).chosen_mode
+    summary += f" ({mode})" if mode else " (reached as its Service's type says)"
     if ctx.offline:
         return Plan(summary + "; not run: the endpoints are on the cluster", unchecked=["the checks' answers"])
     return Plan(summary, [f"check {c.name}" for c in checks])
