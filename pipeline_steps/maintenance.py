@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,7 @@ def rbac(
         roles = list(config.bluegreen.roles) if config.strategy == "bluegreen" else [None]
         kinds = {(m.api_version, m.kind) for role in roles for m in render(ctx, role, names_only=True)}
         granted += permissions.manifest_permissions(sorted(kinds))
+        granted += _access_permissions(ctx, roles)
     if not namespace:
         raise ConfigError("which namespace?", field="--namespace", hint="pass --namespace NS, or -c pipeline.yaml")
     subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
@@ -165,3 +166,27 @@ def _approver_manifests(
             hint="list them under confirm.approvers, or pass --approver-user NAME / --approver-group GROUP",
         )
     return approver_manifests(config.app, namespace, users=users, groups=groups, role_name=f"{config.app}-approvers")
+
+
+def _access_permissions(ctx: ReleaseContext, roles: Sequence[str | None]) -> list[Any]:
+    """What the stages' access modes need (services/proxy, pods/portforward), for the stages that have checks."""
+    from pipeline_steps.checks.access import modes_in_use  # noqa: PLC0415
+    from pipeline_steps.kube.permissions import ACCESS_PERMISSIONS  # noqa: PLC0415
+    from pipeline_steps.strategies.bluegreen import BlueGreen  # noqa: PLC0415
+    from pipeline_steps.strategies.workloads import render  # noqa: PLC0415
+
+    config = ctx.config
+    manifests = [m for role in roles for m in render(ctx, role, names_only=True) if m.kind == "Service"]
+    types = {m.name: str((m.body.get("spec") or {}).get("type") or "ClusterIP") for m in manifests}
+    strategy = strategy_for(ctx)
+    if isinstance(strategy, BlueGreen):
+        staged = {str(role): strategy.test_service(str(role)) for role in roles}
+    else:
+        staged = {"": strategy.staged_service()}
+    services = {
+        "staged": staged if config.verify_staged else {},
+        "prod": {"": strategy.public_service()} if config.verify_prod else {},
+    }
+    access = {"staged": config.access.staged, "prod": config.access.prod}
+    modes = modes_in_use(access, services, types)
+    return [ACCESS_PERMISSIONS[mode] for mode in sorted(modes) if mode in ACCESS_PERMISSIONS]

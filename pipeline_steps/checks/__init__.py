@@ -20,11 +20,13 @@ def run_check(
     spec: CheckSpec,
     *,
     base_url: str | None,
+    session: requests.Session | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CheckResult:
     """Attempt until `successes` consecutive passes or `retries` attempts. The pause between attempts is
-    the check's own probe interval, not a wait for cluster state, so it sleeps."""
+    the check's own probe interval, not a wait for cluster state, so it sleeps. `session` sends the HTTP
+    requests (one through the apiserver's proxy carries the cluster credentials); default: a plain one."""
     started = clock()
     if isinstance(spec, HttpCheckSpec):
         url = target_url(spec, base_url)
@@ -32,13 +34,13 @@ def run_check(
             raise ConfigError(
                 f"check {spec.name!r} has only a path and there is no endpoint to join it to",
                 field=f"verify: {spec.name}",
-                hint="give http.url, or a Service of type LoadBalancer",
+                hint="give http.url, or `access: {staged|prod}: {url: ...}`, or a test Service in the manifests",
             )
-        session = requests.Session()
+        http = session or requests.Session()
         target = url
 
         def attempt() -> tuple[bool, str]:
-            return attempt_http(spec, url, session)
+            return attempt_http(spec, url, http)
     else:
         target = " ".join(command_argv(spec, base_url))
 
@@ -65,12 +67,16 @@ def run_check(
 
 
 def run_checks(
-    specs: Sequence[CheckSpec], *, base_url: str | None, on_result: Callable[[CheckResult], None] | None = None
+    specs: Sequence[CheckSpec],
+    *,
+    base_url: str | None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    session: requests.Session | None = None,
 ) -> list[CheckResult]:
     """All checks, in order; a failure does not stop the rest, so a report shows every result."""
     results = []
     for spec in specs:
-        result = run_check(spec, base_url=base_url)
+        result = run_check(spec, base_url=base_url, session=session)
         if on_result:
             on_result(result)
         results.append(result)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, WithJsonSchema, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
+from pipeline_steps.config.access import AccessSettings
 from pipeline_steps.config.checks import Checks, CheckSpec, specs
 from pipeline_steps.config.fields import (
     NAMESPACE_HINT,
@@ -291,6 +292,9 @@ class Config(Section):
     bluegreen: BlueGreenSettings = Field(default_factory=BlueGreenSettings)
     rolling: RollingSettings = Field(default_factory=RollingSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
+    access: AccessSettings = Field(
+        default_factory=AccessSettings, description="How verify reaches the Services it checks, per stage."
+    )
     confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     post_clean: PostCleanSettings = Field(default_factory=PostCleanSettings)
     drain: DrainSettings = Field(default_factory=DrainSettings)

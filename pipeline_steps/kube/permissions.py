@@ -33,6 +33,13 @@ STEP_PERMISSIONS: tuple[Permission, ...] = (
     Permission("", "configmaps", ("get", "list", "watch", "create", "patch"), "the approval record (confirm: wait)"),
 )
 
+#: What reaching a Service for verify needs beyond reading it, by access mode (`access.<stage>.mode`).
+#: A port forward is a websocket GET that the apiserver also authorizes as `create` (Kubernetes 1.35+).
+ACCESS_PERMISSIONS: dict[str, Permission] = {
+    "apiserver-proxy": Permission("", "services/proxy", ("get",), "verify through the apiserver's service proxy"),
+    "port-forward": Permission("", "pods/portforward", ("get", "create"), "verify through a port forward to a pod"),
+}
+
 #: Server-side apply of a manifest's object: read it, dry-run and apply (patch), create it the first time.
 APPLY_VERBS = ("get", "create", "patch")
 

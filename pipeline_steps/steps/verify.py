@@ -10,8 +10,7 @@ from pipeline_steps.report import CheckResult, StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
 from pipeline_steps.strategies.base import Plan
-
-URL_TIMEOUT = 60.0
+from pipeline_steps.strategies.service_access import reach
 
 
 def _checks(ctx: ReleaseContext, stage: str) -> list[CheckSpec]:
@@ -30,6 +29,8 @@ def _plan(ctx: ReleaseContext, stage: str) -> Plan:
     names = ", ".join(c.name for c in checks)
     endpoint = "test endpoint of the new role" if stage == "staged" else "public endpoint"
     summary = f"run {len(checks)} checks ({names}) against the {endpoint}"
+    mode = (ctx.config.access.staged if stage == "staged" else ctx.config.access.prod).chosen_mode
+    summary += f" ({mode})" if mode else " (reached as its Service's type says)"
     if ctx.offline:
         return Plan(summary + "; not run: the endpoints are on the cluster", unchecked=["the checks' answers"])
     return Plan(summary, [f"check {c.name}" for c in checks])
@@ -37,16 +38,20 @@ def _plan(ctx: ReleaseContext, stage: str) -> Plan:
 
 def _run(ctx: ReleaseContext, stage: str) -> tuple[str | None, list[CheckResult]]:
     strategy = strategy_for(ctx)
-    url = strategy.staged_url(URL_TIMEOUT) if stage == "staged" else strategy.public_url(URL_TIMEOUT)
-    if stage == "staged":
-        ctx.facts.preview_url = url
-    else:
-        ctx.facts.public_url = url
-    results = run_checks(
-        _checks(ctx, stage),
-        base_url=url,
-        on_result=lambda r: ctx.progress(f"check {r.name}: {'passed' if r.passed else 'FAILED'} {r.detail}"),
-    )
+    service = strategy.staged_service() if stage == "staged" else strategy.public_service()
+    checks = _checks(ctx, stage)
+    with reach(ctx, stage, service, checks) as endpoint:
+        url = endpoint.base_url
+        if stage == "staged":
+            ctx.facts.preview_url = endpoint.shown
+        else:
+            ctx.facts.public_url = endpoint.shown
+        results = run_checks(
+            checks,
+            base_url=url,
+            session=endpoint.session,
+            on_result=lambda r: ctx.progress(f"check {r.name}: {'passed' if r.passed else 'FAILED'} {r.detail}"),
+        )
     seen = [{"name": r.name, "target": r.target, "passed": r.passed, "detail": r.detail} for r in results]
     if stage == "staged":
         ctx.facts.staged_checks = seen

@@ -44,11 +44,11 @@ class Strategy(Protocol):
     def deploy_failed(self, deployments: list[str], error: Exception) -> str | None:
         """Undo what a failed deploy changed in public, if anything; a summary of the undo or None."""
 
-    def staged_url(self, timeout: float) -> str | None:
-        """Where verify-staged sends its requests."""
+    def staged_service(self) -> str | None:
+        """The Service verify-staged sends its requests to (None: there is none)."""
 
-    def public_url(self, timeout: float) -> str | None:
-        """Where verify-prod sends its requests."""
+    def public_service(self) -> str | None:
+        """The Service verify-prod sends its requests to."""
 
     def plan_switch(self) -> Plan: ...
 

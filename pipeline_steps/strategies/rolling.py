@@ -16,7 +16,6 @@ from pipeline_steps.strategies.workloads import (
     deployments,
     render,
     service_url,
-    wait_service_url,
 )
 
 
@@ -66,15 +65,12 @@ class Rolling:
         summary = f"{error}; undone: {', '.join(undone) or 'nothing'}"
         return summary + (f"; left as they are: {', '.join(left)}" if left else "")
 
-    def staged_url(self, timeout: float) -> str | None:
+    def staged_service(self) -> str | None:
         # A rolling update has no staged copy: the staged checks see the rolled-out release in public.
-        return self.public_url(timeout)
+        return self.public_service()
 
-    def public_url(self, timeout: float) -> str | None:
-        name = self.ctx.config.rolling.public_service
-        if self.ctx.cluster.get("v1", "Service", name) is None:
-            return None
-        return wait_service_url(self.ctx, name, timeout)
+    def public_service(self) -> str | None:
+        return self.ctx.config.rolling.public_service
 
     def plan_switch(self) -> Plan:
         return Plan("rolling update: the public Service already sends traffic to the new pods", noop=True)

@@ -156,18 +156,3 @@ def service_url(service: dict[str, Any] | None) -> str | None:
         return None
     host = ingress[0].get("ip") or ingress[0].get("hostname")
     return f"http://{host}:{ports[0]['port']}" if host else None
-
-
-def wait_service_url(ctx: ReleaseContext, name: str, timeout: float) -> str:
-    objects = ctx.cluster.wait(
-        "v1",
-        "Service",
-        name=name,
-        done=lambda objs: service_url(objs.get(name)) is not None,
-        describe=lambda objs: f"service {name}: waiting for its load balancer address",
-        timeout=timeout,
-        on_progress=ctx.progress,
-    )
-    url = service_url(objects.get(name))
-    assert url is not None
-    return url

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps_sandbox.addresses import network_claim_ip, node_ip, pod_virtual_ip
 from pipeline_steps_sandbox.containers import NodeContext
 from pipeline_steps_sandbox.informer import Informer
+from pipeline_steps_sandbox.kubelet_server import PodAddress, serve_in_node_namespaces
 from pipeline_steps_sandbox.layout import Layout
 from pipeline_steps_sandbox.lb_addresses import LoadBalancerAddresses
 from pipeline_steps_sandbox.metrics_samples import ContainerProcess, UsageTracker
@@ -170,7 +172,18 @@ class PodSupervisor:
             runner.thread.join(timeout=10)
 
 
-def run(args: argparse.Namespace) -> None:
+def _pod_address(core: client.CoreV1Api) -> PodAddress:
+    def address(namespace: str, name: str) -> str | None:
+        try:
+            pod = core.read_namespaced_pod(name, namespace)
+        except ApiException:
+            return None
+        return str(pod.status.pod_ip) if pod.status and pod.status.pod_ip else None
+
+    return address
+
+
+def run(args: argparse.Namespace) -> None:  # noqa: PLR0915 (the start-up reads best in order)
     # Held until the process ends: no other sandbox on this machine takes our network meanwhile.
     claim = hold_address(network_claim_ip(args.net))
     layout = Layout(Path(args.root))
@@ -196,6 +209,10 @@ def run(args: argparse.Namespace) -> None:
         pods = PodSupervisor(api, layout, names, args.net, args.kube_version, pod_network=PodNetworks(plan))
         addresses = LoadBalancerAddresses(api, plan)
         informers = [Informer("services", core.list_service_for_all_namespaces, addresses.on_service, stop)]
+        # pods/portforward: the apiserver reaches a Node's kubelet port in the Node's namespace.
+        serve_in_node_namespaces(
+            [plan.node_namespace(i + 1) for i in range(len(names))], layout.pki, _pod_address(core), stop
+        )
     else:
         proxy = ServiceProxy(api, args.net, loop, propagation_delay=args.proxy_delay)
         pods = PodSupervisor(api, layout, names, args.net, args.kube_version)

@@ -17,6 +17,9 @@ from kubernetes.client.exceptions import ApiException
 
 from pipeline_steps_sandbox.addresses import node_ip, pod_cidr
 
+#: The port a kubelet serves its API on; the agent's port-forward server listens there in each node namespace.
+KUBELET_PORT = 10250
+
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 40
@@ -75,6 +78,8 @@ def node_status(index: int, net: int, kube_version: str) -> dict[str, Any]:
         ],
         # kube-proxy serves NodePorts on this address (its node namespace holds it).
         "addresses": [{"type": "InternalIP", "address": node_ip(net, index)}],
+        # Where the apiserver reaches the agent's kubelet API (pods/portforward), in the node's namespace.
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
         "nodeInfo": {
             "machineID": f"sandbox-{index}",
             "systemUUID": f"sandbox-{index}",

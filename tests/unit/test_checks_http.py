@@ -270,7 +270,9 @@ def test_a_path_without_a_base_url_is_a_config_error() -> None:
         run_check(spec("/ok"), base_url=None)
     assert caught.value.field == "verify: check"
     assert "check 'check' has only a path and there is no endpoint to join it to" in str(caught.value)
-    assert caught.value.hint == "give http.url, or a Service of type LoadBalancer"
+    assert (
+        caught.value.hint == "give http.url, or `access: {staged|prod}: {url: ...}`, or a test Service in the manifests"
+    )
 
 
 def test_an_explicit_url_needs_no_base_url(server: Server) -> None:

@@ -70,7 +70,8 @@ timeouts: {rollout: soon}
 def test_an_unknown_key_names_the_nearest_known_one(tmp_path: Path) -> None:
     problem = error(tmp_path, MINIMAL + "namspace: prod\n")
     assert (problem.source, problem.field) == (f"{tmp_path / 'pipeline.yaml'}:3", "namspace")
-    assert (problem.hint or "").startswith("did you mean `namespace`? known here: allow_missing_readiness, app, ")
+    hint = problem.hint or ""
+    assert hint.startswith("did you mean `namespace`? known here: access, allow_missing_readiness, app, ")
 
 
 def test_an_unknown_key_far_from_any_known_one_lists_them(tmp_path: Path) -> None:

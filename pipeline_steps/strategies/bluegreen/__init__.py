@@ -16,7 +16,7 @@ from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen import cleanup, switching
 from pipeline_steps.strategies.bluegreen.roles import Roles, images_of
-from pipeline_steps.strategies.workloads import service_url, wait_service_url
+from pipeline_steps.strategies.workloads import service_url
 
 
 class BlueGreen:
@@ -51,12 +51,11 @@ class BlueGreen:
         # The idle role is not public: the failure reached no user. Leave it for inspection.
         return None
 
-    def staged_url(self, timeout: float) -> str | None:
-        name = self.roles.test_service(self.roles.target())
-        return wait_service_url(self.ctx, name, timeout) if name else None
+    def staged_service(self) -> str | None:
+        return self.roles.test_service(self.roles.target())
 
-    def public_url(self, timeout: float) -> str | None:
-        return wait_service_url(self.ctx, self.roles.settings.public_service, timeout)
+    def public_service(self) -> str | None:
+        return self.roles.settings.public_service
 
     def plan_switch(self) -> Plan:
         return switching.plan_switch(self.roles)
