@@ -147,9 +147,21 @@ def wait_until_resolves(
 ) -> bool:
     """Whether `host` resolved within `timeout`. A cloud load balancer's DNS name (AWS) is published before it
     resolves, for a minute or more; DNS has no watch, so this asks again every few seconds."""
+    return poll_until(lambda: resolves(host), timeout, clock=clock, sleep=sleep, every=every)
+
+
+def poll_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    every: float,
+) -> bool:
+    """Whether `condition()` came true within `timeout`, asked every `every` seconds (for what has no watch)."""
     deadline = clock() + timeout
     while True:
-        if resolves(host):
+        if condition():
             return True
         remaining = deadline - clock()
         if remaining <= 0:

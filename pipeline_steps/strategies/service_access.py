@@ -139,4 +139,27 @@ def _loadbalancer_url(
                 f"Service {name}: its load balancer's name {host} did not resolve within {timeout:.0f}s",
                 hint=f"raise {where.field('loadbalancer_timeout')}, or check the DNS this runner uses",
             )
+    # A new load balancer is published before it carries traffic (a cloud's takes minutes to provision,
+    # kube-proxy programs a new address at its next sync): checks start once it accepts connections, so
+    # that a first release's verify-prod does not spend its attempts on an address still being set up.
+    number = int(str(port["port"]))
+    if not _accepts(host, number):
+        ctx.progress(f"service {name}: waiting until its load balancer {host}:{number} accepts connections")
+        left = max(0.0, timeout - (time.monotonic() - started))
+        if not decide.poll_until(
+            lambda: _accepts(host, number), left, clock=time.monotonic, sleep=time.sleep, every=1.0
+        ):
+            raise ClusterError(
+                f"Service {name}: its load balancer {host}:{number} accepted no connection within {timeout:.0f}s",
+                hint=f"raise {where.field('loadbalancer_timeout')}, check the load balancer's listeners and the "
+                "firewall between this runner and it, or reach the Service another way (mode: apiserver-proxy)",
+            )
     return decide.loadbalancer_base_url(host, port)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3.0):
+            return True
+    except OSError:
+        return False
