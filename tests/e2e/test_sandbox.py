@@ -42,7 +42,9 @@ def _settle(cluster: Cluster, namespace: str, selector: str, count: int, timeout
     while time.monotonic() < deadline:
         pods = cluster.pods(namespace, selector)
         if len(pods) == count and not any(p.metadata.deletion_timestamp for p in pods):
-            time.sleep(1.0)
+            # kube-proxy programs its rules a second or more after the pods changed (longer on a busy
+            # machine), as on any cluster: the load ends on a data plane that has caught up.
+            time.sleep(5.0)
             return
         time.sleep(0.2)
     raise TimeoutError(f"pods {selector} did not settle at {count}")

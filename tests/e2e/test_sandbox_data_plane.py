@@ -255,7 +255,7 @@ def _delete_one_pod_under_load(cluster: Cluster, namespace: str, url: str) -> Lo
                 break
             assert time.monotonic() < deadline, "the Deployment never settled at three pods"
             time.sleep(0.2)
-        time.sleep(2)  # and kube-proxy after it, so the load ends on a settled data plane
+        time.sleep(5)  # and kube-proxy after it (seconds on a busy machine): the load ends on a settled data plane
     return load
 
 
