@@ -9,7 +9,7 @@ from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
-from pipeline_steps.strategies.workloads import deployments, plan_apply
+from pipeline_steps.strategies.workloads import apply_objects, deployments, plan_apply
 
 
 def plan_post_clean(roles: Roles) -> Plan:
@@ -44,8 +44,7 @@ def post_clean(roles: Roles, plan: Plan) -> Plan:
     ctx = roles.ctx
     old = str(plan.details["old_role"])
     if ctx.config.post_clean.policy == "hot-backup":
-        for manifest in plan.objects:
-            ctx.cluster.apply(manifest.body)
+        apply_objects(ctx, plan.objects)
         wait_rollouts(ctx, [m.name for m in deployments(roles.role_objects(old))], ctx.config.timeouts.rollout_s)
         return Plan(f"role {old} updated to this release as a hot backup", plan.changes)
     # The delay lets in-flight work on the old role finish; it is a grace period, not a wait for state.

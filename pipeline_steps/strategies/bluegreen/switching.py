@@ -11,6 +11,7 @@ from pipeline_steps.errors import ConfigError, PipelineError, RolloutFailed, Swi
 from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen import capacity
 from pipeline_steps.strategies.bluegreen.endpoints import wait_endpoints
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.workloads import ensure_namespace
@@ -29,17 +30,34 @@ def plan_switch(roles: Roles) -> Plan:
     if active == target:
         # Already public: by this run's own switch (killed after it and run again), or before this run.
         facts: FactUpdates = {} if roles.ctx.facts.switched else {"switched": False}
+        leftovers = [
+            f"give back {r['kind']}/{r['name']} {r['field']} {r['value']}" for r in roles.ctx.facts.capacity_changes
+        ]
+        if leftovers:  # killed after the switch, before giving the HPA its settings back
+            return Plan(f"role {target} is already public", leftovers, facts=facts, details={"give_back_only": True})
         return Plan(f"role {target} is already public", noop=True, facts=facts)
     if service is None:
         change = f"create Service/{name} selecting {label}={target}"
     else:
         change = f"patch Service/{name} selector {label}: {active} -> {target}"
     diff = f"-  {label}: {active}\n+  {label}: {target}\n" if active else ""
-    return Plan(f"switch public traffic to role {target}", [change], diff, details={"from_role": active})
+    raises = capacity.plan_capacity(roles, target, active) if active else []
+    changes = [line for found in raises for line in found.changes()]
+    if raises:
+        changes.append(f"wait until role {target} has {', '.join(f'{r.needed} available' for r in raises)}")
+    return Plan(
+        f"switch public traffic to role {target}",
+        [*changes, change],
+        diff,
+        details={"from_role": active, "capacity": raises},
+    )
 
 
 def switch(roles: Roles, plan: Plan) -> Plan:
     target = roles.target()
+    if plan.details.get("give_back_only"):
+        given = capacity.give_back(roles)
+        return Plan(f"role {target} is already public; gave back {', '.join(given)}", plan.changes)
     if not roles.role_available(target):
         raise RolloutFailed(
             f"role {target} is not fully available; refusing to switch (the public endpoint would lose ready backends)",
@@ -47,13 +65,22 @@ def switch(roles: Roles, plan: Plan) -> Plan:
         )
     previous = plan.details.get("from_role")
     try:
+        capacity.raise_capacity(roles, plan.details.get("capacity") or [])
+    except BaseException:
+        capacity.give_back(roles)  # the selector has not moved: nothing else to undo
+        raise
+    try:
         seconds = point_service_at(roles, target, previous)
     except BaseException as exc:
         # Whatever stopped the switch (endpoints that never followed, a timeout, a conflict, a lost watch, an
         # abort), the selector may have moved: put the public endpoint back on the role that served it.
-        if previous:
-            switch_back(roles, previous, target, exc)
+        try:
+            if previous:
+                switch_back(roles, previous, target, exc)
+        finally:
+            capacity.give_back(roles)
         raise
+    capacity.give_back(roles)
     return Plan(
         f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s",
         plan.changes,
