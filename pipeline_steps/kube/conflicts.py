@@ -1,7 +1,7 @@
 """Server-side apply conflicts: who else manages the fields an apply would change, read from the API server's
 409 answer, and the error that names them and the ways out.
 
-The answer is a Status whose `details.causes` hold one `FieldManagerConflict` per field, e.g. message
+The answer is a Status whose `details.causes` hold one cause of reason `FieldManagerConflict` per field, e.g. message
 `conflict with "kubectl-edit" using apps/v1` and field `.spec.replicas`.
 """
 
@@ -28,10 +28,10 @@ class FieldConflict:
     field: str  #: the field's path, e.g. .spec.replicas
 
 
-def field_conflicts(status: Mapping[str, Any] | str | None) -> list[FieldConflict]:
+def field_conflicts(status: Mapping[str, Any] | str | bytes | None) -> list[FieldConflict]:
     """The conflicts a 409 Status (as a dict or its JSON text) reports; empty for any other 409 (a stale
     resourceVersion, an object that exists already)."""
-    if isinstance(status, str):
+    if isinstance(status, str | bytes):
         try:
             status = json.loads(status)
         except ValueError:
@@ -41,7 +41,8 @@ def field_conflicts(status: Mapping[str, Any] | str | None) -> list[FieldConflic
     causes = (status.get("details") or {}).get("causes") or []
     found = []
     for cause in causes:
-        if not isinstance(cause, Mapping) or cause.get("type") != CONFLICT_CAUSE:
+        # A StatusCause's type travels as `reason` in JSON.
+        if not isinstance(cause, Mapping) or CONFLICT_CAUSE not in (cause.get("reason"), cause.get("type")):
             continue
         match = _MANAGER.match(str(cause.get("message") or ""))
         manager, how = (match.group(1), match.group(2).strip()) if match else (str(cause.get("message")), "")

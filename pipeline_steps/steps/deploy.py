@@ -41,7 +41,8 @@ def plan(ctx: ReleaseContext) -> Plan:
     )
     if not todo and available:
         return Plan(f"{where} already runs this release", noop=True, facts={"deployments": names})
-    restore = strategy.replicas_to_restore(manifests, {c.manifest.name: c.live for c in changes})
+    live = {c.manifest.name: c.live for c in changes if c.manifest.kind == "Deployment"}
+    restore = strategy.replicas_to_restore(manifests, live)
     notes = autoscaled_notes(manifests, autoscalers(ctx, manifests))
     notes += [f"scale Deployment/{name} 0 -> {count} (left at 0 by scale-down)" for name, count in restore.items()]
     summary = f"apply {len(todo)} objects to {where}" if todo else f"wait for {where} to become available"

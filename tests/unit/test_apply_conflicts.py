@@ -22,7 +22,7 @@ def conflict_status(*causes: tuple[str, str]) -> dict[str, Any]:
             "name": "web",
             "group": "apps",
             "kind": "deployments",
-            "causes": [{"type": "FieldManagerConflict", "message": m, "field": f} for m, f in causes],
+            "causes": [{"reason": "FieldManagerConflict", "message": m, "field": f} for m, f in causes],
         },
     }
 
@@ -38,7 +38,7 @@ EDIT_CAUSE = (
 
 
 def test_each_conflicting_field_is_read_with_its_manager() -> None:
-    found = field_conflicts(json.dumps(conflict_status(HPA_CAUSE, EDIT_CAUSE)))
+    found = field_conflicts(json.dumps(conflict_status(HPA_CAUSE, EDIT_CAUSE)).encode())  # as the client has it
     assert [(c.manager, c.field) for c in found] == [
         ("kube-controller-manager", ".spec.replicas"),
         ("kubectl-edit", '.spec.template.spec.containers[name="app"].image'),

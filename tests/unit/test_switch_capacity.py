@@ -24,7 +24,7 @@ def test_an_idle_role_held_at_its_hpa_minimum_is_raised_to_the_active_roles_avai
     assert found == CapacityRaise("web-green", 1, 5, GREEN_HPA)
     assert found.scale_to == 5 and found.min_replicas_to == 5
     assert found.changes() == [
-        "raise HorizontalPodAutoscaler/web-green minReplicas 1 -> 5 for the switch (given back after it)",
+        "raise HorizontalPodAutoscaler/web-green minReplicas 1 -> 5 for the switch (given back at post-clean)",
         "scale Deployment/web-green 1 -> 5 before the switch",
     ]
 
@@ -49,7 +49,7 @@ def test_a_target_with_enough_replicas_still_gets_its_hpa_minimum_raised_for_the
     [found] = capacity_raises([("web-green", deployment(5, 5))], [deployment(5, 5)], {"web-green": GREEN_HPA})
     assert found.scale_to is None and found.min_replicas_to == 5
     assert found.changes() == [
-        "raise HorizontalPodAutoscaler/web-green minReplicas 1 -> 5 for the switch (given back after it)"
+        "raise HorizontalPodAutoscaler/web-green minReplicas 1 -> 5 for the switch (given back at post-clean)"
     ]
 
 

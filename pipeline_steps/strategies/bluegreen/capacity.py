@@ -4,9 +4,10 @@ An idle role's HPA holds it at `minReplicas` while it gets no traffic, while the
 a switch to it as it is would put all public traffic on a few pods. Before switching, the target role is
 brought to at least the active role's available replicas (its Deployment scaled through the scale
 subresource; its HPA's minReplicas raised for the switch so that the HPA does not scale it back), and the
-switch waits until they are available. After the switch, and after a switch back, the HPA gets its own
-settings back: recorded before they change (the run's facts, like deploy's undo records), so a run killed in
-between gives them back when it runs again.
+switch waits until they are available. The HPA gets its own settings back at post-clean (once the new role's
+metrics show its public traffic: given back at once, the HPA would read an idle role and scale it down), or
+at once on a switch back. They are recorded before they change (the run's facts, like deploy's undo
+records), so a run stopped in between gives them back when it goes on.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class CapacityRaise:
         if self.min_replicas_to is not None and self.autoscaler is not None:
             done.append(
                 f"raise {self.autoscaler.label} minReplicas {self.autoscaler.min_replicas} -> {self.min_replicas_to} "
-                "for the switch (given back after it)"
+                "for the switch (given back at post-clean)"
             )
         if self.scale_to is not None:
             done.append(f"scale Deployment/{self.deployment} {self.replicas} -> {self.scale_to} before the switch")

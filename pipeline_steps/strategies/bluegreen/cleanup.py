@@ -7,12 +7,25 @@ import time
 
 from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen import capacity
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.workloads import apply_objects, deployments, plan_apply
 
 
 def plan_post_clean(roles: Roles) -> Plan:
+    plan = _plan_policy(roles)
+    given_back = [
+        f"give back {r['kind']}/{r['name']} {r['field']} {r['value']}" for r in roles.ctx.facts.capacity_changes
+    ]
+    if given_back:
+        plan.changes = [*given_back, *plan.changes]
+        plan.noop = False
+        plan.details["give_back"] = True
+    return plan
+
+
+def _plan_policy(roles: Roles) -> Plan:
     ctx = roles.ctx
     policy = ctx.config.post_clean.policy
     old = ctx.facts.previous_role
@@ -41,6 +54,14 @@ def plan_post_clean(roles: Roles) -> Plan:
 
 
 def post_clean(roles: Roles, plan: Plan) -> Plan:
+    """Give the new role's HPA its own settings back (raised for the switch), then apply the policy."""
+    given = capacity.give_back(roles)
+    if "old_role" not in plan.details:
+        return Plan(f"{plan.summary}; gave back {', '.join(given)}", plan.changes)
+    return _apply_policy(roles, plan)
+
+
+def _apply_policy(roles: Roles, plan: Plan) -> Plan:
     ctx = roles.ctx
     old = str(plan.details["old_role"])
     if ctx.config.post_clean.policy == "hot-backup":

@@ -30,11 +30,6 @@ def plan_switch(roles: Roles) -> Plan:
     if active == target:
         # Already public: by this run's own switch (killed after it and run again), or before this run.
         facts: FactUpdates = {} if roles.ctx.facts.switched else {"switched": False}
-        leftovers = [
-            f"give back {r['kind']}/{r['name']} {r['field']} {r['value']}" for r in roles.ctx.facts.capacity_changes
-        ]
-        if leftovers:  # killed after the switch, before giving the HPA its settings back
-            return Plan(f"role {target} is already public", leftovers, facts=facts, details={"give_back_only": True})
         return Plan(f"role {target} is already public", noop=True, facts=facts)
     if service is None:
         change = f"create Service/{name} selecting {label}={target}"
@@ -55,9 +50,6 @@ def plan_switch(roles: Roles) -> Plan:
 
 def switch(roles: Roles, plan: Plan) -> Plan:
     target = roles.target()
-    if plan.details.get("give_back_only"):
-        given = capacity.give_back(roles)
-        return Plan(f"role {target} is already public; gave back {', '.join(given)}", plan.changes)
     if not roles.role_available(target):
         raise RolloutFailed(
             f"role {target} is not fully available; refusing to switch (the public endpoint would lose ready backends)",
@@ -80,7 +72,8 @@ def switch(roles: Roles, plan: Plan) -> Plan:
         finally:
             capacity.give_back(roles)
         raise
-    capacity.give_back(roles)
+    # The raised minimum stays until post-clean: the HPA's metrics of the new role still show an idle role for
+    # a while, and with its own minimum back it would scale the role down under its first public traffic.
     return Plan(
         f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s",
         plan.changes,
@@ -198,7 +191,10 @@ def revert(roles: Roles, reason: str) -> str:
     if not roles.role_available(previous):
         raise RolloutFailed(f"{reason}; role {previous} is not available, so traffic stays on the new role")
     target = roles.target()
-    seconds = point_service_at(roles, previous, target)
+    try:
+        seconds = point_service_at(roles, previous, target)
+    finally:
+        capacity.give_back(roles)
     roles.ctx.facts.merge({"active_role": previous, "idle_role": target, "switched": False, "reverted": True})
     return f"{reason}; switched public traffic back to role {previous} in {seconds:.1f}s"
 
