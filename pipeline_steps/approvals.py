@@ -97,7 +97,9 @@ def open_request(cluster: KubeCluster, app: str, run_id: str) -> None:
                 "labels": {"app.kubernetes.io/managed-by": "pipeline-steps"},
                 "annotations": {RUN_ID: run_id, DECISION: AWAITING, DECIDED_BY: "", DECIDED_AT: "", COMMENT: ""},
             },
-        }
+        },
+        # The record is ours: whoever wrote a decision on it by hand, a new request clears it.
+        force=True,
     )
 
 

@@ -48,6 +48,11 @@ class ClusterError(PipelineError):
         self.retryable = retryable
 
 
+class ApplyConflict(ClusterError):
+    """Server-side apply refused: other field managers own fields the manifests set to other values. Taking
+    them over (force) or leaving them to their manager is the user's choice, so it is never retried."""
+
+
 class RolloutFailed(PipelineError):
     """A Deployment did not become available within its deadline, or its pods failed."""
 

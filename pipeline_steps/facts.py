@@ -55,6 +55,9 @@ class RunFacts:
     #: The role the public Service selected before this run's switch.
     previous_role: str | None = None
     switch_seconds: float | None = None
+    #: Settings the switch raised for a while (an HPA's minReplicas), each as it was (strategies/undo.py):
+    #: given back after the switch, or by the next run of this one if it was killed in between.
+    capacity_changes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: verify-prod failed and public traffic went back to the previous role.
     reverted: bool = False
     # -- pre-clean --------------------------------------------------------------------------------------
@@ -103,6 +106,7 @@ class FactUpdates(TypedDict, total=False):
     switched: bool | None
     previous_role: str | None
     switch_seconds: float | None
+    capacity_changes: list[dict[str, Any]]
     reverted: bool
     previous_run: str | None
 

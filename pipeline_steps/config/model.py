@@ -265,6 +265,32 @@ class LoadBalancerSettings(Section):
     )
 
 
+# -- apply and capacity (autoscaling): who owns which field, and capacity before a switch ----------------
+
+
+class ApplySettings(Section):
+    """How the manifests are applied (server-side apply, as field manager `pipeline-steps`).
+
+    A Deployment that a HorizontalPodAutoscaler scales (one in the manifests or in the cluster) is applied
+    without `spec.replicas`, whatever the manifest says: the autoscaler owns that field, and the plan says so."""
+
+    force_conflicts: Flag = Field(
+        default=False,
+        description="Take over fields that another field manager (kubectl edit, a controller, another tool) set "
+        "to other values. Default false: such an apply stops and names the managers and fields.",
+    )
+
+
+class CapacitySettings(Section):
+    """Capacity of the role a blue/green switch makes public."""
+
+    match_active: Flag = Field(
+        default=True,
+        description="Before switching, bring the target role to at least the active role's available replicas "
+        "(its HPA's minReplicas raised for the switch and given back after) and wait until they are available.",
+    )
+
+
 class Config(Section):
     """pipeline.yaml: one app's release, validated and immutable.
 
@@ -305,6 +331,8 @@ class Config(Section):
         description="Blue/green requires readiness probes (traffic would reach pods that are not ready); allow "
         "Deployments without one anyway.",
     )
+    apply: ApplySettings = Field(default_factory=ApplySettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
 
     _path: Path = PrivateAttr(default=Path("pipeline.yaml"))
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)

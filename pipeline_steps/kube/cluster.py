@@ -17,9 +17,14 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from pipeline_steps.errors import ClusterError, ConfigError
+from pipeline_steps.kube.conflicts import conflict_error, field_conflicts, only_managers
 from pipeline_steps.kube.errors import call, refused_body, translate
 
 FIELD_MANAGER = "pipeline-steps"
+#: Holds a Deployment's replicas at their live value while the manifests stop setting them (see
+#: strategies/autoscaling.py): the field is then not reset to 1 when our own manager lets go of it.
+REPLICAS_HANDOVER_MANAGER = "pipeline-steps-replicas-handover"
+OUR_MANAGERS = (FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER)
 ANNOTATION_PREFIX = "pipeline-steps.dev/"
 
 Objects = dict[str, dict[str, Any]]
@@ -124,24 +129,41 @@ class KubeCluster:
 
     # -- writes ---------------------------------------------------------------------------------------
 
-    def apply(self, body: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
-        """Server-side apply as field manager `pipeline-steps`, taking over fields others set by hand."""
+    def apply(
+        self,
+        body: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> dict[str, Any]:
+        """Server-side apply as field manager `pipeline-steps`. A field another manager set to another value
+        stops it (ApplyConflict, naming them) unless `force`; fields only our own managers hold (an earlier
+        patch of ours, the replicas handover) are taken over without asking."""
         resource = self.resource(body["apiVersion"], body["kind"])
         name = body["metadata"]["name"]
-        kwargs: dict[str, Any] = {
-            "field_manager": FIELD_MANAGER,
-            "force_conflicts": True,
-            "_request_timeout": REQUEST_TIMEOUT,
-        }
-        if dry_run:
-            kwargs["dry_run"] = "All"
+        action = f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}"
+
+        def send(forced: bool) -> Any:
+            kwargs: dict[str, Any] = {
+                "field_manager": field_manager,
+                "force_conflicts": forced,
+                "_request_timeout": REQUEST_TIMEOUT,
+            }
+            if dry_run:
+                kwargs["dry_run"] = "All"
+            try:
+                return self.dynamic.server_side_apply(resource, body=dict(body), namespace=self._ns(resource), **kwargs)
+            except ApiException as exc:
+                conflicts = field_conflicts(exc.body) if exc.status == 409 else []
+                if not conflicts:
+                    raise
+                if only_managers(conflicts, OUR_MANAGERS):
+                    return send(True)
+                raise conflict_error(body["kind"], name, conflicts) from exc
+
         try:
-            applied = call(
-                f"apply {body['kind']}/{name}{' (dry-run)' if dry_run else ''}",
-                lambda: self.dynamic.server_side_apply(
-                    resource, body=dict(body), namespace=self._ns(resource), **kwargs
-                ),
-            )
+            applied = call(action, lambda: send(force))
         except ClusterError as exc:
             # A dry-run applies a manifest as written: a body the server refuses is bad input, and nothing changed.
             if dry_run and refused_body(exc.status, exc.message):
@@ -151,6 +173,22 @@ class KubeCluster:
                 ) from exc
             raise
         return dict(applied.to_dict())
+
+    def scale(self, name: str, replicas: int) -> None:
+        """Set a Deployment's replicas through its scale subresource, as an autoscaler or `kubectl scale` does:
+        the field stays out of the manifests' apply, so an HPA can take it over again."""
+        apps = client.AppsV1Api(self.api)
+        call(
+            f"scale Deployment/{name} to {replicas}",
+            lambda: apps.patch_namespaced_deployment_scale(
+                name,
+                self.namespace,
+                {"spec": {"replicas": replicas}},
+                field_manager=FIELD_MANAGER,
+                _content_type="application/merge-patch+json",
+                _request_timeout=REQUEST_TIMEOUT,
+            ),
+        )
 
     def merge_patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         resource = self.resource(api_version, kind)

@@ -25,6 +25,15 @@ STEP_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "apps", "replicasets", ("list",), "undo: the pod template of the revision to go back to; a rollout's own pods"
     ),
+    Permission(
+        "apps", "deployments/scale", ("patch",), "restore a role scale-down left at 0; capacity before a switch"
+    ),
+    Permission(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        ("list", "patch"),
+        "leave replicas to an HPA; raise its minReplicas for a switch and give it back",
+    ),
     Permission("", "pods", ("list",), "the pods of a role; why a rollout is stuck"),
     Permission("", "events", ("list",), "why a rollout is stuck (probe failures, scheduling)"),
     Permission("", "services", ("get", "list", "watch", "create", "patch"), "switch, test endpoints, status"),

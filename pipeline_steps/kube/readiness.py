@@ -25,9 +25,12 @@ def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     return None
 
 
-def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
+def rollout_status(deployment: Mapping[str, Any], *, at_least_one: bool = False) -> RolloutStatus:
     """Whether a Deployment's rollout is complete: the controller has seen the latest spec, every replica
-    runs the new template and is available, and no old replica is left; failed past its progress deadline."""
+    runs the new template and is available, and no old replica is left; failed past its progress deadline.
+
+    `at_least_one`: zero wanted replicas is not rolled out (a blue/green role is deployed to be made public;
+    at 0 replicas an HPA does not scale it, and its test Service would be empty)."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
@@ -38,6 +41,8 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         return RolloutStatus(False, True, f"deployment {name}: exceeded its progress deadline")
     wanted = spec.get("replicas", 1)
+    if at_least_one and wanted == 0:
+        return RolloutStatus(False, False, f"deployment {name}: 0 replicas wanted; waiting for it to be scaled up")
     updated = status.get("updatedReplicas") or 0
     total = status.get("replicas") or 0
     available = status.get("availableReplicas") or 0

@@ -14,11 +14,12 @@ from pipeline_steps.render import manifest_to_yaml
 from pipeline_steps.report import StepStatus
 from pipeline_steps.steps.base import Outcome
 from pipeline_steps.strategies import strategy_for
+from pipeline_steps.strategies.autoscaling import autoscaled_notes
 from pipeline_steps.strategies.base import Plan
 from pipeline_steps.strategies.owners import plan_takeover, take_over
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
 from pipeline_steps.strategies.undo import record_before
-from pipeline_steps.strategies.workloads import apply_objects, deployments, ensure_namespace, plan_apply
+from pipeline_steps.strategies.workloads import apply_objects, autoscalers, deployments, ensure_namespace, plan_apply
 
 
 def plan(ctx: ReleaseContext) -> Plan:
@@ -44,10 +45,14 @@ def plan(ctx: ReleaseContext) -> Plan:
     )
     if not todo and available:
         return Plan(f"{where} already runs this release", noop=True, facts={"deployments": names})
+    live = {c.manifest.name: c.live for c in changes if c.manifest.kind == "Deployment"}
+    restore = strategy.replicas_to_restore(manifests, live)
+    notes = autoscaled_notes(manifests, autoscalers(ctx, manifests))
+    notes += [f"scale Deployment/{name} 0 -> {count} (left at 0 by scale-down)" for name, count in restore.items()]
     summary = f"apply {len(todo)} objects to {where}" if todo else f"wait for {where} to become available"
     return Plan(
         summary,
-        todo,
+        todo + notes,
         "".join(c.diff for c in changes),
         facts={"deployments": names},
         objects=[c.manifest for c in changes if c.action != "unchanged"],
@@ -55,6 +60,7 @@ def plan(ctx: ReleaseContext) -> Plan:
             "rendered": manifest_to_yaml(manifests),
             "before": [record_before(c.manifest, c.live) for c in changes if c.action != "unchanged"],
             "takeovers": takeovers,
+            "restore": restore,
         },
     )
 
@@ -90,10 +96,13 @@ def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     ensure_namespace(ctx)
     take_over(ctx, plan.details.get("takeovers", []))
     apply_objects(ctx, plan.objects)
+    for name, replicas in dict(plan.details.get("restore") or {}).items():
+        ctx.cluster.scale(name, replicas)
     done = list(plan.changes)
     names = ctx.facts.deployments
     try:
-        wait_rollouts(ctx, names, ctx.config.timeouts.rollout_s)
+        # A blue/green role is deployed to be made public: at 0 replicas it is not rolled out.
+        wait_rollouts(ctx, names, ctx.config.timeouts.rollout_s, at_least_one=ctx.config.strategy == "bluegreen")
     except RolloutFailed as exc:
         undone = strategy.deploy_failed(names, exc)
         if undone is None:

@@ -21,7 +21,7 @@ def plan(ctx: ReleaseContext) -> Plan:
 
 def execute(ctx: ReleaseContext, plan: Plan) -> Outcome:
     summary = plan.summary
-    if "old_role" in plan.details:
+    if "old_role" in plan.details or plan.details.get("give_back"):
         summary = strategy_for(ctx).post_clean(plan).summary
     shutil.rmtree(ctx.rendered_dir(), ignore_errors=True)
     ctx.state.finished = True

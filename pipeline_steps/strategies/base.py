@@ -41,6 +41,10 @@ class Strategy(Protocol):
     def deploy_manifests(self) -> list[Manifest]:
         """The objects deploy applies."""
 
+    def replicas_to_restore(self, manifests: list[Manifest], live: dict[str, dict[str, Any] | None]) -> dict[str, int]:
+        """Deployments deploy scales up after applying, by name, with their replicas: those left at 0 that the
+        apply would not bring back (strategies/autoscaling.py). `live`: each Deployment as it is, by name."""
+
     def deploy_failed(self, deployments: list[str], error: Exception) -> str | None:
         """Undo what a failed deploy changed in public, if anything; a summary of the undo or None."""
 

@@ -56,6 +56,10 @@ class Rolling:
     def deploy_manifests(self) -> list[Manifest]:
         return self.manifests()
 
+    def replicas_to_restore(self, manifests: list[Manifest], live: dict[str, dict[str, Any] | None]) -> dict[str, int]:
+        # A rolling release's Deployment at 0 replicas is the user's choice: pipeline-steps never scales it there.
+        return {}
+
     def deploy_failed(self, names: list[str], error: Exception) -> str | None:
         """Undo exactly what this run's deploy changed, then wait for the Deployments to be whole again."""
         records = self.ctx.facts.changed_objects

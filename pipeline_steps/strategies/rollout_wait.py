@@ -17,17 +17,18 @@ from pipeline_steps.kube.readiness import rollout_status
 DIAGNOSE_EVERY_S = 10.0
 
 
-def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float) -> None:
+def wait_rollouts(ctx: ReleaseContext, names: Sequence[str], timeout: float, *, at_least_one: bool = False) -> None:
     """Wait until every named Deployment has rolled out; RolloutFailed naming the pods' reasons past the deadline,
-    at once when the Deployment itself failed, or early when a pod's reason is certain to last."""
+    at once when the Deployment itself failed, or early when a pod's reason is certain to last. `at_least_one`:
+    a Deployment at 0 replicas is not done (see readiness.rollout_status)."""
     deadline = time.monotonic() + timeout
     for name in names:
-        _wait_one(ctx, name, deadline, timeout)
+        _wait_one(ctx, name, deadline, timeout, at_least_one)
 
 
-def _wait_one(ctx: ReleaseContext, name: str, deadline: float, timeout: float) -> None:
+def _wait_one(ctx: ReleaseContext, name: str, deadline: float, timeout: float, at_least_one: bool) -> None:
     def done(objects: dict[str, dict[str, Any]]) -> bool:
-        return name in objects and rollout_status(objects[name]).done
+        return name in objects and rollout_status(objects[name], at_least_one=at_least_one).done
 
     def failed(objects: dict[str, dict[str, Any]]) -> str | None:
         if name not in objects:
@@ -38,7 +39,9 @@ def _wait_one(ctx: ReleaseContext, name: str, deadline: float, timeout: float) -
         return _replica_failure(objects[name]) or _paused(objects[name])
 
     def describe_deployment(objects: dict[str, dict[str, Any]]) -> str:
-        return rollout_status(objects[name]).message if name in objects else f"deployment {name}: not found"
+        if name not in objects:
+            return f"deployment {name}: not found"
+        return rollout_status(objects[name], at_least_one=at_least_one).message
 
     while True:
         remaining = deadline - time.monotonic()

@@ -43,6 +43,23 @@ def record_before(manifest: Manifest, live: dict[str, Any] | None) -> dict[str, 
     return record
 
 
+def record_field(api_version: str, kind: str, name: str, field: str, value: Any) -> dict[str, Any]:
+    """What to put back when one field (dotted path, e.g. spec.minReplicas) is changed for a while, not the
+    whole object: the capacity a switch raises."""
+    return {"api_version": api_version, "kind": kind, "name": name, "existed": True, "field": field, "value": value}
+
+
+def _nested(field: str, value: Any) -> dict[str, Any]:
+    """spec.minReplicas, 3 -> {"spec": {"minReplicas": 3}}: a merge patch of that one field."""
+    patch: dict[str, Any] = {}
+    level = patch
+    *parents, last = field.split(".")
+    for key in parents:
+        level = level.setdefault(key, {})
+    level[last] = value
+    return patch
+
+
 def undo_changes(ctx: ReleaseContext, records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """Put back every recorded object; returns (what was undone, what was left and why). Deployments last, so
     their pods start with the configuration they had."""
@@ -52,6 +69,10 @@ def undo_changes(ctx: ReleaseContext, records: list[dict[str, Any]]) -> tuple[li
         label = f"{record['kind']}/{record['name']}"
         if not record["existed"]:
             left.append(f"{label} (created by this run)")
+        elif "field" in record:
+            patch = _nested(record["field"], record["value"])
+            ctx.cluster.merge_patch(record["api_version"], record["kind"], record["name"], patch)
+            undone.append(f"{label} {record['field']} to {record['value']}")
         elif record["kind"] == "Secret":
             left.append(f"{label} (a Secret's earlier value is not kept)")
         elif record["kind"] == "Deployment":

@@ -8,10 +8,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, RenderError
+from pipeline_steps.errors import ClusterError, ConfigError, RenderError
+from pipeline_steps.kube.cluster import FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER
 from pipeline_steps.kube.diff import object_diff
+from pipeline_steps.kube.offline import OfflineCluster
 from pipeline_steps.manifests.drain import add_pre_stop, drain_findings
 from pipeline_steps.render import Manifest, check_manifests, load_manifests
+from pipeline_steps.strategies.autoscaling import (
+    HPA_API_VERSION,
+    HPA_KIND,
+    Autoscaler,
+    autoscalers_by_target,
+    hpas_of,
+    leave_replicas_to_autoscalers,
+    replicas_handover,
+)
 
 UNSET_MARK = "pipeline-steps-unset-"
 
@@ -64,7 +75,29 @@ def render(ctx: ReleaseContext, role: str | None, *, names_only: bool = False) -
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{first.message}{more}", source=first.where, field=first.field, hint=first.hint)
-    return manifests
+    return leave_replicas_to_autoscalers(manifests, autoscalers(ctx, manifests))
+
+
+def autoscalers(ctx: ReleaseContext, manifests: Sequence[Manifest]) -> dict[str, Autoscaler]:
+    """The HPAs that scale the manifests' Deployments, by Deployment name: the manifests' own and the cluster's."""
+    return autoscalers_by_target(_cluster_hpas(ctx), hpas_of(manifests))
+
+
+def _cluster_hpas(ctx: ReleaseContext) -> list[dict[str, Any]]:
+    if ctx.offline or isinstance(ctx.cluster, OfflineCluster):  # rendering without a cluster: the manifests' only
+        return []
+    try:
+        return ctx.cluster.list(HPA_API_VERSION, HPA_KIND)
+    except ConfigError:  # a cluster that does not serve autoscaling/v2 (before 1.23) has none to read
+        return []
+    except ClusterError as exc:
+        if exc.status != 403:
+            raise
+        ctx.warn(
+            "cannot list HorizontalPodAutoscalers (403): Deployments an HPA of the cluster scales get the manifests' "
+            "replicas; grant `list` on horizontalpodautoscalers (`pipeline-steps rbac` prints the Role)"
+        )
+        return []
 
 
 def _check_identity_is_set(manifest: Manifest) -> None:
@@ -118,7 +151,10 @@ def plan_apply(ctx: ReleaseContext, manifests: Sequence[Manifest], *, namespace_
             continue
         try:
             live = ctx.cluster.get(manifest.api_version, manifest.kind, manifest.name)
-            planned = ctx.cluster.apply(manifest.body, dry_run=True)
+            planned = ctx.cluster.apply(manifest.body, dry_run=True, force=ctx.config.apply.force_conflicts)
+            handover = replicas_handover(manifest, live, FIELD_MANAGER)
+            if handover is not None:  # apply_objects hands them over first: they keep their live value
+                planned["spec"]["replicas"] = handover["spec"]["replicas"]
         except ConfigError as exc:  # a kind the cluster does not serve, a body it refuses: say which manifest
             if exc.source:
                 raise
@@ -140,9 +176,15 @@ def ensure_namespace(ctx: ReleaseContext) -> bool:
 
 
 def apply_objects(ctx: ReleaseContext, manifests: Iterable[Manifest]) -> None:
-    """Server-side apply of exactly these objects, in order (a plan's objects: what its diff showed)."""
+    """Server-side apply of exactly these objects, in order (a plan's objects: what its diff showed). A Deployment
+    whose replicas the manifest no longer sets keeps its live count (see strategies/autoscaling.py)."""
     for manifest in manifests:
-        ctx.cluster.apply(manifest.body)
+        if manifest.kind == "Deployment" and "replicas" not in (manifest.body.get("spec") or {}):
+            live = ctx.cluster.get(manifest.api_version, manifest.kind, manifest.name)
+            handover = replicas_handover(manifest, live, FIELD_MANAGER)
+            if handover is not None:
+                ctx.cluster.apply(handover, field_manager=REPLICAS_HANDOVER_MANAGER)
+        ctx.cluster.apply(manifest.body, force=ctx.config.apply.force_conflicts)
         ctx.progress(f"applied {_label(manifest)}")
 
 

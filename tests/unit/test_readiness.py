@@ -217,3 +217,22 @@ def test_not_without_any_ready_endpoint() -> None:
 
 def test_serves_only_accepts_a_generator_of_pods() -> None:
     assert serves_only(view({"green-1"}), (name for name in ["green-1"])) is True
+
+
+# -- zero wanted replicas (blue/green: a role is deployed to be made public) ---------------------------
+
+
+def test_zero_wanted_replicas_counts_as_rolled_out_for_a_rolling_release() -> None:
+    scaled_to_zero = deployment(replicas=0, updated=None, total=None, available=None)
+    assert rollout_status(scaled_to_zero).done is True
+
+
+def test_zero_wanted_replicas_is_never_rolled_out_for_a_role_that_must_serve() -> None:
+    scaled_to_zero = deployment(replicas=0, updated=None, total=None, available=None)
+    status = rollout_status(scaled_to_zero, at_least_one=True)
+    assert status == RolloutStatus(False, False, "deployment web: 0 replicas wanted; waiting for it to be scaled up")
+
+
+def test_a_role_with_replicas_rolls_out_as_before_when_at_least_one_is_asked() -> None:
+    assert rollout_status(deployment(), at_least_one=True).done is True
+    assert rollout_status(deployment(available=2), at_least_one=True).done is False

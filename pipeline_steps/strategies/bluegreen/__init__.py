@@ -14,7 +14,7 @@ from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.kube.readiness import rollout_status
 from pipeline_steps.render import Manifest
 from pipeline_steps.strategies.base import Plan
-from pipeline_steps.strategies.bluegreen import cleanup, switching
+from pipeline_steps.strategies.bluegreen import capacity, cleanup, switching
 from pipeline_steps.strategies.bluegreen.roles import Roles, images_of
 from pipeline_steps.strategies.workloads import service_url
 
@@ -46,6 +46,9 @@ class BlueGreen:
     def deploy_manifests(self) -> list[Manifest]:
         self.roles.check_objects_apart()
         return self.roles.role_objects(self.roles.target())
+
+    def replicas_to_restore(self, manifests: list[Manifest], live: dict[str, dict[str, Any] | None]) -> dict[str, int]:
+        return capacity.plan_restore(self.roles, manifests, live)
 
     def deploy_failed(self, deployments: list[str], error: Exception) -> str | None:
         # The idle role is not public: the failure reached no user. Leave it for inspection.

@@ -7,13 +7,26 @@ import time
 
 from pipeline_steps.errors import RolloutFailed
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen import capacity
 from pipeline_steps.strategies.bluegreen.load_balancer import scale_down_seconds
 from pipeline_steps.strategies.bluegreen.roles import Roles
 from pipeline_steps.strategies.rollout_wait import wait_rollouts
-from pipeline_steps.strategies.workloads import deployments, plan_apply
+from pipeline_steps.strategies.workloads import apply_objects, deployments, plan_apply
 
 
 def plan_post_clean(roles: Roles) -> Plan:
+    plan = _plan_policy(roles)
+    given_back = [
+        f"give back {r['kind']}/{r['name']} {r['field']} {r['value']}" for r in roles.ctx.facts.capacity_changes
+    ]
+    if given_back:
+        plan.changes = [*given_back, *plan.changes]
+        plan.noop = False
+        plan.details["give_back"] = True
+    return plan
+
+
+def _plan_policy(roles: Roles) -> Plan:
     ctx = roles.ctx
     policy = ctx.config.post_clean.policy
     old = ctx.facts.previous_role
@@ -47,11 +60,18 @@ def plan_post_clean(roles: Roles) -> Plan:
 
 
 def post_clean(roles: Roles, plan: Plan) -> Plan:
+    """Give the new role's HPA its own settings back (raised for the switch), then apply the policy."""
+    given = capacity.give_back(roles)
+    if "old_role" not in plan.details:
+        return Plan(f"{plan.summary}; gave back {', '.join(given)}", plan.changes)
+    return _apply_policy(roles, plan)
+
+
+def _apply_policy(roles: Roles, plan: Plan) -> Plan:
     ctx = roles.ctx
     old = str(plan.details["old_role"])
     if ctx.config.post_clean.policy == "hot-backup":
-        for manifest in plan.objects:
-            ctx.cluster.apply(manifest.body)
+        apply_objects(ctx, plan.objects)
         wait_rollouts(ctx, [m.name for m in deployments(roles.role_objects(old))], ctx.config.timeouts.rollout_s)
         return Plan(f"role {old} updated to this release as a hot backup", plan.changes)
     # The delay lets in-flight work on the old role finish; it is a grace period, not a wait for state.

@@ -7,7 +7,7 @@ import difflib
 from typing import Any
 
 from pipeline_steps.context import ReleaseContext
-from pipeline_steps.errors import ConfigError, RenderError
+from pipeline_steps.errors import ApplyConflict, ConfigError, RenderError
 from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.kube.readiness import fully_available
@@ -223,7 +223,8 @@ class Roles:
             try:
                 changes = plan_apply(ctx, self.role_objects(active), namespace_exists=True)
                 live_release = all(c.action == "unchanged" for c in changes)
-            except RenderError:
+            except (RenderError, ApplyConflict):
+                # A field of the active role another manager changed since (a conflict) is not this release.
                 live_release = False
         if live_release:
             assert active is not None

@@ -11,6 +11,7 @@ from pipeline_steps.errors import ConfigError, PipelineError, RolloutFailed, Swi
 from pipeline_steps.facts import FactUpdates
 from pipeline_steps.kube.cluster import ANNOTATION_PREFIX
 from pipeline_steps.strategies.base import Plan
+from pipeline_steps.strategies.bluegreen import capacity
 from pipeline_steps.strategies.bluegreen.endpoints import wait_endpoints
 from pipeline_steps.strategies.bluegreen.load_balancer import settle_seconds
 from pipeline_steps.strategies.bluegreen.roles import Roles
@@ -41,8 +42,15 @@ def plan_switch(roles: Roles) -> Plan:
     if settle > 0:
         changes.append(f"give the load balancer {settle:.0f}s to settle before verify-prod ({profile.why})")
     diff = f"-  {label}: {active}\n+  {label}: {target}\n" if active else ""
+    raises = capacity.plan_capacity(roles, target, active) if active else []
+    capacity_changes = [line for found in raises for line in found.changes()]
+    if raises:
+        capacity_changes.append(f"wait until role {target} has {', '.join(f'{r.needed} available' for r in raises)}")
     return Plan(
-        f"switch public traffic to role {target}", changes, diff, details={"from_role": active, "settle_s": settle}
+        f"switch public traffic to role {target}",
+        [*capacity_changes, *changes],
+        diff,
+        details={"from_role": active, "settle_s": settle, "capacity": raises},
     )
 
 
@@ -55,13 +63,23 @@ def switch(roles: Roles, plan: Plan) -> Plan:
         )
     previous = plan.details.get("from_role")
     try:
+        capacity.raise_capacity(roles, plan.details.get("capacity") or [])
+    except BaseException:
+        capacity.give_back(roles)  # the selector has not moved: nothing else to undo
+        raise
+    try:
         seconds = point_service_at(roles, target, previous)
     except BaseException as exc:
         # Whatever stopped the switch (endpoints that never followed, a timeout, a conflict, a lost watch, an
         # abort), the selector may have moved: put the public endpoint back on the role that served it.
-        if previous:
-            switch_back(roles, previous, target, exc)
+        try:
+            if previous:
+                switch_back(roles, previous, target, exc)
+        finally:
+            capacity.give_back(roles)
         raise
+    # The raised minimum stays until post-clean: the HPA's metrics of the new role still show an idle role for
+    # a while, and with its own minimum back it would scale the role down under its first public traffic.
     summary = f"public traffic on role {target} (was {previous or 'none'}); endpoints followed in {seconds:.1f}s"
     settle = float(plan.details.get("settle_s") or 0)
     if settle > 0:
@@ -187,7 +205,10 @@ def revert(roles: Roles, reason: str) -> str:
     if not roles.role_available(previous):
         raise RolloutFailed(f"{reason}; role {previous} is not available, so traffic stays on the new role")
     target = roles.target()
-    seconds = point_service_at(roles, previous, target)
+    try:
+        seconds = point_service_at(roles, previous, target)
+    finally:
+        capacity.give_back(roles)
     roles.ctx.facts.merge({"active_role": previous, "idle_role": target, "switched": False, "reverted": True})
     return f"{reason}; switched public traffic back to role {previous} in {seconds:.1f}s"
 
