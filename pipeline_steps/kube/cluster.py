@@ -19,6 +19,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from pipeline_steps.errors import ClusterError, ConfigError
 from pipeline_steps.kube.conflicts import conflict_error, field_conflicts, only_managers
 from pipeline_steps.kube.errors import call, refused_body, translate
+from pipeline_steps.kube.ownership import CLIENT_SIDE_MANAGERS
 
 FIELD_MANAGER = "pipeline-steps"
 #: Holds a Deployment's replicas at their live value while the manifests stop setting them (see
@@ -158,7 +159,10 @@ class KubeCluster:
                 conflicts = field_conflicts(exc.body) if exc.status == 409 else []
                 if not conflicts:
                     raise
-                if only_managers(conflicts, OUR_MANAGERS):
+                # A plan's dry-run runs before deploy takes client-side apply's (and Helm's) fields over
+                # (strategies/owners.py); by the real apply they are ours.
+                ours = OUR_MANAGERS + (tuple(CLIENT_SIDE_MANAGERS) if dry_run else ())
+                if only_managers(conflicts, ours):
                     return send(True)
                 raise conflict_error(body["kind"], name, conflicts) from exc
 

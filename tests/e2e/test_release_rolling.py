@@ -85,7 +85,7 @@ def _without_pre_stop(workspace: Workspace) -> None:
     """The classic walk-through's manifest: a readiness probe, no preStop hook."""
     manifest = workspace.path / "deploy" / "app.yaml"
     manifest.write_text(
-        manifest.read_text().replace("          lifecycle:\n            preStop: {sleep: {seconds: 1}}\n", "")
+        manifest.read_text().replace("          lifecycle:\n            preStop: {sleep: {seconds: 5}}\n", "")
     )
     assert "preStop" not in manifest.read_text()
 

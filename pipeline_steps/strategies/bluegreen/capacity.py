@@ -85,7 +85,9 @@ def plan_capacity(roles: Roles, target: str, active: str) -> list[CapacityRaise]
     get = roles.ctx.cluster.get
     target_live = [(name, get("apps/v1", "Deployment", name)) for name in names[target]]
     active_live = [get("apps/v1", "Deployment", name) for name in names[active]]
-    autoscaled = autoscalers(roles.ctx, roles.manifests(target))
+    # The cluster's HPAs only: deploy applied the role's own, and a switch run as a stage of its own (Jenkins,
+    # GitHub) has no ${IMAGE} to render the manifests with.
+    autoscaled = autoscalers(roles.ctx, [])
     return capacity_raises(target_live, active_live, with_originals(autoscaled, roles.ctx.facts.capacity_changes))
 
 
