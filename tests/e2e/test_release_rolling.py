@@ -10,7 +10,7 @@ from pipeline_steps.outcome import ExitCode
 from pipeline_steps_sandbox.cluster import Cluster
 from tests.support.release import Workspace
 from tests.support.rollout import RolloutRecorder
-from tests.support.traffic import Load, fetch
+from tests.support.traffic import Load, settled_images
 
 V1, V2, V3 = "registry.local/roll:v1", "registry.local/roll:v2", "registry.local/roll:v3"
 REPLICAS, MAX_SURGE = 3, 1
@@ -35,7 +35,8 @@ def test_rolling_release_honours_surge_and_unavailable(cluster: Cluster, namespa
     assert rollout.requested and rollout.available, "no rollout was observed"
     assert max(rollout.requested) == REPLICAS + MAX_SURGE, rollout.requested
     assert min(rollout.available) >= REPLICAS, rollout.available  # maxUnavailable: 0
-    assert {fetch(public).image for _ in range(10)} == {V2}
+    # Rolled out is not yet every rule on the nodes: old pods drain in their preStop while kube-proxy follows.
+    assert settled_images(public) == {V2}
 
 
 def test_release_that_never_gets_ready_is_undone_and_public_keeps_serving(
@@ -56,7 +57,7 @@ def test_release_that_never_gets_ready_is_undone_and_public_keeps_serving(
     # The next good release goes out as usual.
     again = workspace.run("--image", V3)
     assert again.code == ExitCode.OK, again
-    assert {fetch(public).image for _ in range(10)} == {V3}
+    assert settled_images(public) == {V3}
 
 
 def test_a_failed_release_that_changed_only_configuration_undoes_only_that(
