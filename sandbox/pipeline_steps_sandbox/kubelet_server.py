@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from pipeline_steps_sandbox import netns
 from pipeline_steps_sandbox.certs import PkiPaths
 from pipeline_steps_sandbox.nodes import KUBELET_PORT
+from pipeline_steps_sandbox.tls_server import TlsHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -161,29 +162,6 @@ def forward(stream: socket.socket, address: str, port: int, pod: str) -> None:
         target.close()
 
 
-class _TlsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, listener: socket.socket, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
-        self.context = context
-        super().__init__(listener.getsockname()[:2], handler, bind_and_activate=False)
-        self.socket.close()
-        self.socket = listener
-        self.server_name, self.server_port = "sandbox-kubelet", KUBELET_PORT
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        raw, address = self.socket.accept()
-        return self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False), address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            request.do_handshake()
-        except (OSError, ssl.SSLError) as exc:
-            log.info("kubelet: TLS handshake with %s failed: %s", client_address, exc)
-            return
-        super().finish_request(request, client_address)
-
-
 def tls_context(pki: PkiPaths) -> ssl.SSLContext:
     """The agent's serving certificate (the apiserver does not check a kubelet's unless told to), and only
     clients with a certificate from the sandbox CA: the apiserver's kubelet client certificate."""
@@ -226,7 +204,7 @@ def serve_in_node_namespaces(
             for namespace in list(waiting):
                 with contextlib.suppress(OSError):
                     listener = _listen_in(namespace)
-                    server = _TlsServer(listener, _handler(pod_address), tls_context(pki))
+                    server = TlsHttpServer(listener, _handler(pod_address), tls_context(pki), "kubelet")
                     threading.Thread(target=server.serve_forever, name=f"kubelet {namespace}", daemon=True).start()
                     servers.append(server)
                     waiting.remove(namespace)

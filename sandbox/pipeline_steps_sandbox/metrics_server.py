@@ -16,11 +16,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ from pipeline_steps_sandbox.certs import (
     PkiPaths,
 )
 from pipeline_steps_sandbox.metrics_api import GROUP, VERSION, Snapshot, answer, status
+from pipeline_steps_sandbox.tls_server import TlsHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -65,27 +65,6 @@ def tls_context(pki: PkiPaths) -> ssl.SSLContext:
     # Optional at the TLS layer, so a client without the certificate hears a 401 rather than a broken handshake.
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
-
-
-class _TlsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
-        self.context = context
-        super().__init__(address, handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        raw, address = self.socket.accept()
-        # The handshake runs in the request's own thread (on first read), so a slow client holds up no other.
-        return self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False), address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            request.do_handshake()
-        except (OSError, ssl.SSLError) as exc:
-            log.info("metrics: TLS handshake with %s failed: %s", client_address, exc)
-            return
-        super().finish_request(request, client_address)
 
 
 def _handler(snapshot: Callable[[], Snapshot]) -> type[BaseHTTPRequestHandler]:
@@ -130,7 +109,7 @@ class MetricsServer:
     """Serves the metrics API on LISTEN_HOST at a free port, from a thread of its own."""
 
     def __init__(self, pki: PkiPaths, snapshot: Callable[[], Snapshot], port: int = 0) -> None:
-        self.server = _TlsServer((LISTEN_HOST, port), _handler(snapshot), tls_context(pki))
+        self.server = TlsHttpServer((LISTEN_HOST, port), _handler(snapshot), tls_context(pki), "metrics")
         self.thread = threading.Thread(target=self.server.serve_forever, name="metrics-api", daemon=True)
 
     @property
