@@ -18,7 +18,17 @@ source scripts/lib/setup.sh
 started=$SECONDS
 ensure_debian_packages buildah skopeo docker-registry iproute2 nftables
 ensure_venv dev
+# The tests' own slow first-run fetches (act, built from the Go module proxy; the groovy-cps jars, from Maven
+# Central) run beside the control-plane build, not one after another inside pytest; cached, they take no time.
+prefetch_log=$(mktemp)
+python -c 'from tests.engine.act import act_binary; from tests.jenkins.harness import jar_dir; act_binary(); jar_dir()' \
+    >"$prefetch_log" 2>&1 &
+prefetch=$!
 ensure_sandbox_binaries
+if ! wait "$prefetch"; then
+    say "fetching act or the groovy-cps jars failed; their tests will say why: $(tail -3 "$prefetch_log")"
+fi
+rm -f "$prefetch_log"
 tools_bin=$(bash scripts/test-tools.sh)
 export PATH="$tools_bin:$PATH"
 say "set-up done in $((SECONDS - started))s"
