@@ -244,6 +244,30 @@ def _check_values_stay_values(substituted: Substituted, *, source: str) -> None:
             raise _value_error(source, culprit, _changes(culprit, _added(expected, event)))
     if len(found) != len(file_shape):  # each ends with its stream's end: a difference shows above first
         raise _value_error(source, suspect[-1], _changes(suspect[-1], "it adds YAML the file does not have"))
+    _check_values_load(found, suspect, source)
+
+
+#: Plain scalars YAML 1.1 gives a type the file's reader cannot load: `=` is the "value key" type.
+_UNLOADABLE_TAGS = frozenset({"tag:yaml.org,2002:value"})
+
+
+def _check_values_load(events: Sequence[yaml.Event], suspect: Sequence[Inserted], source: str) -> None:
+    """A value that keeps the structure may still be a plain scalar the reader cannot load (`=`): said here,
+    with its variable, rather than by the reader with only a line."""
+    resolver = yaml.resolver.Resolver()
+    for event in events:
+        if not isinstance(event, yaml.ScalarEvent) or event.tag is not None or not event.implicit[0]:
+            continue
+        start = event.start_mark.index if event.start_mark else -1
+        if not any(item.start <= start < item.end for item in suspect):
+            continue
+        if resolver.resolve(yaml.ScalarNode, event.value, event.implicit) in _UNLOADABLE_TAGS:  # type: ignore[no-untyped-call]
+            culprit = _culprit(suspect, start)
+            raise _value_error(
+                source,
+                culprit,
+                f"YAML reads the value of ${{{culprit.name}}} ({event.value!r}) as a type it cannot load",
+            )
 
 
 def _same_event(expected: yaml.Event, found: yaml.Event) -> bool:
