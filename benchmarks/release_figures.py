@@ -143,11 +143,19 @@ def longest_gap(successes: list[float], start: float, end: float) -> float:
 
 def bins(timeline: Timeline, width: float = BIN_S) -> dict[str, list[int]]:
     """Answers per bin of `width` seconds from the load's start, by who answered ("old", "new", another
-    image by name) and "failed"; every list has one count per bin."""
+    image by name) and "failed"; every list has one count per bin. "old kept-alive" counts the old image's
+    answers on connections that had carried a request before (a part of "old")."""
     count = max(1, int((timeline.load_end - timeline.load_start) / width) + 1)
-    series: dict[str, list[int]] = {"old": [0] * count, "new": [0] * count, "failed": [0] * count}
+    series: dict[str, list[int]] = {
+        "old": [0] * count,
+        "new": [0] * count,
+        "failed": [0] * count,
+        "old kept-alive": [0] * count,
+    }
     for r in timeline.requests:
         index = min(count - 1, max(0, int((r.started - timeline.load_start) / width)))
+        if r.answered and r.image == timeline.old_image and r.reused:
+            series["old kept-alive"][index] += 1
         if r.failed:
             key = "failed"
         elif r.image == timeline.old_image:

@@ -78,13 +78,14 @@ def test_longest_gap_counts_the_load_edges() -> None:
 
 
 def test_bins_count_answers_per_100ms_by_release() -> None:
-    requests = [_ok(0.01, OLD), _ok(0.05, OLD), _ok(0.15, NEW), _failed(0.25)]
+    requests = [_ok(0.01, OLD), _ok(0.05, OLD, reused=True), _ok(0.15, NEW), _failed(0.25)]
     timeline = _timeline(requests)
     series = bins(timeline)
     assert len(series["old"]) == len(series["new"]) == len(series["failed"]) == 101
     assert series["old"][:3] == [2, 0, 0]
     assert series["new"][:3] == [0, 1, 0]
     assert series["failed"][:3] == [0, 0, 1]
+    assert series["old kept-alive"][:3] == [1, 0, 0]
 
 
 def test_a_timeline_survives_json() -> None:
