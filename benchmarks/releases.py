@@ -143,7 +143,11 @@ def _run_sandbox(bin_dir: Path, sync_period: str, chosen: list[Scenario], args: 
             cluster = Cluster.connect(launcher.layout.kubeconfig, launcher, kubectl)
             results = []
             for scenario in chosen:
-                timeline = _run_scenario(cluster, kubectl, scenario, root, args)
+                try:
+                    timeline = _run_scenario(cluster, kubectl, scenario, root, args)
+                except Exception as exc:  # one scenario's trouble does not end the others
+                    _say(f"scenario {scenario.key} could not run: {type(exc).__name__}: {exc}")
+                    continue
                 result = figures(timeline)
                 results.append((scenario, timeline, result))
                 _write_scenario(args.out / _slug(sync_period), scenario, timeline, result, root)
