@@ -11,6 +11,7 @@ tests/support/app.py, as the classic walk-throughs write them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -85,11 +86,15 @@ class Scenario:
 # -- pipeline-steps ----------------------------------------------------------------------------------------
 
 
-def _workspace(env: Env, test_app: str, **settings: str) -> Workspace:
+def _workspace(env: Env, test_app: str, app_env: dict[str, str] | None = None, **settings: str) -> Workspace:
     workspace = Workspace.create(env.workdir, test_app, env.kubeconfig, NAMESPACE=env.namespace, **settings)
     manifest = workspace.path / "deploy" / "app.yaml"
     # Every scenario runs the same number of replicas; the rolling test app has 3, the blue/green one 2.
-    manifest.write_text(re.sub(r"(?m)^  replicas: \d+$", f"  replicas: {REPLICAS}", manifest.read_text()))
+    text = re.sub(r"(?m)^  replicas: \d+$", f"  replicas: {REPLICAS}", manifest.read_text())
+    for name, value in (app_env or {}).items():
+        anchor = "            - {name: SANDBOX_EXIT_CODE"
+        text = text.replace(anchor, f"            - {{name: {name}, value: {json.dumps(value)}}}\n{anchor}")
+    manifest.write_text(text)
     return workspace
 
 
@@ -126,12 +131,14 @@ def _run_cli(env: Env, workspace: Workspace, image: str) -> tuple[int, str]:
     return code, log
 
 
-def _pipeline_steps(test_app: str, **settings: str) -> tuple[Callable[[Env], None], Callable[[Env], Outcome]]:
+def _pipeline_steps(
+    test_app: str, app_env: dict[str, str] | None = None, **settings: str
+) -> tuple[Callable[[Env], None], Callable[[Env], Outcome]]:
     workspaces: dict[str, Workspace] = {}
 
     def prepare(env: Env) -> None:
         resolved = {k: v.replace("{scale_down_delay}", env.scale_down_delay) for k, v in settings.items()}
-        workspace = workspaces[env.namespace] = _workspace(env, test_app, **resolved)
+        workspace = workspaces[env.namespace] = _workspace(env, test_app, app_env, **resolved)
         code, log = _run_cli(env, workspace, OLD_IMAGE)
         if code != 0:
             raise ReleaseFailed(f"the first release of {test_app} failed (exit {code}):\n{log[-3000:]}")
@@ -207,6 +214,14 @@ def _shell_blue_green() -> tuple[Any, Any]:
 def scenarios() -> list[Scenario]:
     keep = _pipeline_steps("bluegreen", POST_CLEAN="keep")
     scale_down = _pipeline_steps("bluegreen", POST_CLEAN="scale-down", SCALE_DOWN_DELAY="{scale_down_delay}")
+    # The same release, but the app closes idle kept-alive connections at SIGTERM without a word, as servers
+    # do that have no keep-alive drain: what scale-down means for kept-alive clients then.
+    abrupt = _pipeline_steps(
+        "bluegreen",
+        {"SANDBOX_KEEPALIVE_ON_SIGTERM": "abrupt"},
+        POST_CLEAN="scale-down",
+        SCALE_DOWN_DELAY="{scale_down_delay}",
+    )
     rolling = _pipeline_steps("rolling")
     recreate = _apply_baseline(readiness=True, strategy="Recreate")
     bare_rolling = _apply_baseline(readiness=False)
@@ -220,4 +235,5 @@ def scenarios() -> list[Scenario]:
         Scenario("5", "kubectl apply, rolling, no probe, no preStop", "web", *bare_rolling),
         Scenario("6", "kubectl apply, rolling, probe, no preStop", "web", *rolling_no_prestop),
         Scenario("7", "shell blue/green (kubectl)", "web", *shell),
+        Scenario("8", "pipeline-steps blue/green scale-down, app closes kept-alive abruptly", "web", *abrupt),
     ]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks import release_scenarios
 from benchmarks.load_client import Request
@@ -35,8 +36,8 @@ def test_unknown_scenarios_and_periods_are_usage_errors(capsys: pytest.CaptureFi
 
 def test_the_seven_scenarios_in_order() -> None:
     chosen = release_scenarios.scenarios()
-    assert [s.key for s in chosen] == ["1", "2", "3", "4", "5", "6", "7"]
-    assert [s.service for s in chosen] == ["web", "web", "roll", "web", "web", "web", "web"]
+    assert [s.key for s in chosen] == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert [s.service for s in chosen] == ["web", "web", "roll", "web", "web", "web", "web", "web"]
 
 
 def _container(deployment: dict[str, object]) -> dict[str, object]:
@@ -63,8 +64,11 @@ def test_the_baselines_are_the_walk_throughs_manifests() -> None:
 
 def test_every_scenario_runs_the_same_number_of_replicas(tmp_path: Path) -> None:
     env = release_scenarios.Env(tmp_path / "kubeconfig", "kubectl", "ns", tmp_path)
-    workspace = release_scenarios._workspace(env, "bluegreen", POST_CLEAN="keep")
-    assert f"  replicas: {release_scenarios.REPLICAS}\n" in (workspace.path / "deploy" / "app.yaml").read_text()
+    workspace = release_scenarios._workspace(env, "bluegreen", {"SANDBOX_KEEPALIVE_ON_SIGTERM": "abrupt"})
+    text = (workspace.path / "deploy" / "app.yaml").read_text()
+    assert f"  replicas: {release_scenarios.REPLICAS}\n" in text
+    [container] = yaml.safe_load_all(text.replace("${", "$[")).__next__()["spec"]["template"]["spec"]["containers"]
+    assert {"name": "SANDBOX_KEEPALIVE_ON_SIGTERM", "value": "abrupt"} in container["env"]
 
 
 @pytest.mark.skipif(matplotlib_missing(), reason="matplotlib is not installed (pip install -e '.[bench]')")
