@@ -171,7 +171,7 @@ def bins(timeline: Timeline, width: float = BIN_S) -> dict[str, list[int]]:
 # -- the table -------------------------------------------------------------------------------------------
 
 COLUMNS = (
-    ("scenario", 34),
+    ("scenario", 50),
     ("sent", 7),
     ("failed", 7),
     ("gap s", 7),

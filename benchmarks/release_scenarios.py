@@ -231,9 +231,9 @@ def scenarios() -> list[Scenario]:
         Scenario("1", "pipeline-steps blue/green keep", "web", *keep),
         Scenario("2", "pipeline-steps blue/green scale-down", "web", *scale_down),
         Scenario("3", "pipeline-steps rolling", "roll", *rolling),
-        Scenario("4", "kubectl apply, Recreate", "web", *recreate),
-        Scenario("5", "kubectl apply, rolling, no probe, no preStop", "web", *bare_rolling),
-        Scenario("6", "kubectl apply, rolling, probe, no preStop", "web", *rolling_no_prestop),
+        Scenario("4", "kubectl Recreate", "web", *recreate),
+        Scenario("5", "kubectl rolling, no probe, no preStop", "web", *bare_rolling),
+        Scenario("6", "kubectl rolling, probe, no preStop", "web", *rolling_no_prestop),
         Scenario("7", "shell blue/green (kubectl)", "web", *shell),
-        Scenario("8", "pipeline-steps blue/green scale-down, app closes kept-alive abruptly", "web", *abrupt),
+        Scenario("8", "pipeline-steps blue/green scale-down, abrupt app", "web", *abrupt),
     ]
