@@ -31,7 +31,7 @@ def plot(timeline: Timeline, result: Figures, path: Path) -> Path:
     series = bins(timeline)
     start = timeline.load_start
     xs = [i * BIN_S for i in range(len(series["old"]))]
-    figure, axes = plt.subplots(figsize=(11, 4), dpi=100)
+    figure, axes = plt.subplots(figsize=(11, 4.6), dpi=100)
     labels = {
         "old": f"old ({timeline.old_image})",
         "old kept-alive": "old, on kept-alive connections",
@@ -54,7 +54,7 @@ def plot(timeline: Timeline, result: Figures, path: Path) -> Path:
         axes.text(x, top * 1.02, f" {mark.label}", rotation=90, va="bottom", ha="left", fontsize=7, color="0.25")
     for edge, name in ((timeline.release_start, "release starts"), (timeline.release_end, "release ends")):
         axes.axvline(edge - start, color="black", linewidth=1.2)
-        axes.text(edge - start, -top * 0.12, name, ha="center", va="top", fontsize=7)
+        axes.text(edge - start, top * 1.42, f" {name}", ha="left", va="top", fontsize=7)
     axes.set_xlim(0, timeline.load_end - start)
     axes.set_ylim(0, top * 1.45)
     axes.set_xlabel("seconds from the load's start")
@@ -64,7 +64,7 @@ def plot(timeline: Timeline, result: Figures, path: Path) -> Path:
         f"longest gap {result.longest_gap_s:.2f} s, release {result.release_s:.1f} s"
     )
     axes.set_title(title, fontsize=10)
-    axes.legend(loc="upper right", fontsize=8, ncol=4)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncol=4, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
