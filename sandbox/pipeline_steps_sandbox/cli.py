@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         "and iproute2), or the Python service proxy, the fallback where kube-proxy cannot run; "
         "auto (default) takes kube-proxy where it can (see docs/sandbox.md)",
     )
+    up.add_argument(
+        "--kube-proxy-min-sync-period",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="kube-proxy's min sync period: the least time between two rewrites of its rules (default: "
+        "kube-proxy's own, 1s); a busy cluster's is longer (kube-proxy data plane only)",
+    )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the whole start-up")
     down = verbs.add_parser("down", help="stop everything the sandbox started")
     status = verbs.add_parser("status", help="show whether the sandbox runs and where (exit code 10: it does not)")
@@ -105,6 +113,7 @@ def _up(launcher: Launcher, args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         proxy_delay=args.proxy_delay,
         data_plane=args.data_plane,
+        kube_proxy_min_sync_period=args.kube_proxy_min_sync_period,
     )
     print(f"Kubernetes v{state.kube_version} sandbox is up in {state.startup_seconds['total']:.1f}s.")
     print(f"  nodes:      {', '.join(state.nodes)}")

@@ -12,6 +12,7 @@ plane's cached build stays valid), or taken from PIPELINE_STEPS_KUBE_PROXY_BIN.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -44,9 +45,17 @@ def resolve_kube_proxy() -> Path:
     return Path(result.stdout.strip().splitlines()[-1]) / "kube-proxy"
 
 
-def kube_proxy_command(binary: Path, kubeconfig: Path, node_name: str, plan: NetworkPlan, mode: str) -> list[str]:
+def kube_proxy_command(
+    binary: Path, kubeconfig: Path, node_name: str, plan: NetworkPlan, mode: str, config: Path | None = None
+) -> list[str]:
+    """kube-proxy's command line; with `config` (see kube_proxy_config) the settings come from that file.
+
+    kube-proxy ignores its other flags when --config is given (cmd/kube-proxy/app/options.go, Complete),
+    so the file holds every setting the flags below set."""
     if mode not in MODES:
         raise SandboxError(f"kube-proxy mode {mode!r}: choose one of {', '.join(MODES)}")
+    if config is not None:
+        return [str(binary), f"--config={config}", f"--hostname-override={node_name}"]
     return [
         str(binary),
         f"--kubeconfig={kubeconfig}",
@@ -63,6 +72,34 @@ def kube_proxy_command(binary: Path, kubeconfig: Path, node_name: str, plan: Net
     ]
 
 
+def kube_proxy_config(
+    kubeconfig: Path, node_name: str, plan: NetworkPlan, mode: str, min_sync_period: float
+) -> dict[str, object]:
+    """A KubeProxyConfiguration (v1alpha1) with the same settings as kube_proxy_command's flags, and the
+    min sync period of the mode's rules: the least time between two rewrites of them, so endpoint
+    changes within it reach the data plane together (kube-proxy's default: 1s; a busy cluster's: more).
+
+    The mode's own section carries it (`nftables.minSyncPeriod`, `iptables.minSyncPeriod`): kube-proxy
+    reads the section of the mode it runs (pkg/proxy/apis/config/v1alpha1/conversion.go)."""
+    if mode not in MODES:
+        raise SandboxError(f"kube-proxy mode {mode!r}: choose one of {', '.join(MODES)}")
+    if min_sync_period < 0:
+        raise SandboxError(f"kube-proxy min sync period {min_sync_period}s: it cannot be negative")
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "hostnameOverride": node_name,
+        "mode": mode,
+        "clusterCIDR": plan.cluster_cidr,
+        # 0: leave the host-wide conntrack table size and timeouts as they are.
+        "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+        "metricsBindAddress": "127.0.0.1:10249",
+        "healthzBindAddress": "127.0.0.1:10256",
+        mode: {"minSyncPeriod": f"{round(min_sync_period * 1000)}ms"},
+    }
+
+
 @dataclass
 class KubeProxyDataPlane:
     """The node namespaces of one sandbox, each with its apiserver forwarder and its kube-proxy."""
@@ -75,6 +112,8 @@ class KubeProxyDataPlane:
     mode: str = "nftables"
     #: Seconds by which what the apiserver sends reaches kube-proxy late (see netns_forward).
     watch_delay: float = 0.0
+    #: kube-proxy's min sync period in seconds; None: its own default (1s).
+    min_sync_period: float | None = None
     binary: Path | None = None
     pids: list[int] = field(default_factory=list)
 
@@ -92,7 +131,13 @@ class KubeProxyDataPlane:
         if self.watch_delay > 0:
             forward += ["--delay", str(self.watch_delay)]
         self.pids.append(self._spawn(f"apiserver-forward-{namespace}", forward))
-        command = kube_proxy_command(self.binary, self.kubeconfig, node_name, self.plan, self.mode)
+        config = None
+        if self.min_sync_period is not None:
+            settings = kube_proxy_config(self.kubeconfig, node_name, self.plan, self.mode, self.min_sync_period)
+            config = self.sandbox_dir / "kube-proxy" / f"{node_name}.json"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(json.dumps(settings, indent=2))  # JSON is YAML: kube-proxy reads either
+        command = kube_proxy_command(self.binary, self.kubeconfig, node_name, self.plan, self.mode, config)
         self.pids.append(self._spawn(f"kube-proxy-{namespace}", netns.in_namespace(namespace, command)))
         return namespace
 

@@ -196,8 +196,12 @@ class Launcher:
         timeout: float = 180.0,
         proxy_delay: float | None = None,
         data_plane: str = "auto",
+        kube_proxy_min_sync_period: float | None = None,
     ) -> SandboxState:
+        """`kube_proxy_min_sync_period`: kube-proxy's min sync period in seconds (None: its default, 1s)."""
         data_plane, why = choose_data_plane(data_plane)
+        if kube_proxy_min_sync_period is not None and data_plane != "kube-proxy":
+            raise SandboxError(f"a kube-proxy min sync period needs the kube-proxy data plane, not {data_plane}")
         self.progress(f"data plane: {data_plane} ({why})")
         existing = SandboxState.load(self.layout)
         if existing is not None and self._alive(existing):
@@ -221,7 +225,17 @@ class Launcher:
             create_pki(layout.pki, kubernetes_service_ip(network_octet))
             ports = cp.Ports(*_free_ports(5))
             cp.write_kubeconfigs(layout, f"https://127.0.0.1:{ports.apiserver}")
-            return self._start(layout, binaries, nodes, ports, network_octet, timeout, proxy_delay, data_plane)
+            return self._start(
+                layout,
+                binaries,
+                nodes,
+                ports,
+                network_octet,
+                timeout,
+                proxy_delay,
+                data_plane,
+                kube_proxy_min_sync_period,
+            )
         finally:
             claim.close()  # the agent holds its own claim from its first moment
 
@@ -235,6 +249,7 @@ class Launcher:
         timeout: float,
         proxy_delay: float | None,
         data_plane: str = "python",
+        kube_proxy_min_sync_period: float | None = None,
     ) -> SandboxState:
         apiserver_url = f"https://127.0.0.1:{ports.apiserver}"
         state = SandboxState(
@@ -249,7 +264,11 @@ class Launcher:
             data_plane=data_plane,
         )
         state.save(layout)
-        kube_proxies = self._prepare_kube_proxy(state, proxy_delay) if data_plane == "kube-proxy" else None
+        kube_proxies = (
+            self._prepare_kube_proxy(state, proxy_delay, kube_proxy_min_sync_period)
+            if data_plane == "kube-proxy"
+            else None
+        )
         deadline = time.monotonic() + timeout
         admin = _admin_ssl(layout)
         agent = [
@@ -419,7 +438,9 @@ class Launcher:
             self.progress("stopped " + ", ".join(stopped))
         return stopped
 
-    def _prepare_kube_proxy(self, state: SandboxState, proxy_delay: float | None) -> KubeProxyDataPlane:
+    def _prepare_kube_proxy(
+        self, state: SandboxState, proxy_delay: float | None, min_sync_period: float | None = None
+    ) -> KubeProxyDataPlane:
         """The guard route for the sandbox's range first, then kube-proxy's binary; nodes come later.
 
         `proxy_delay` means for kube-proxy what it means for the Python proxy: how late a changed
@@ -435,6 +456,7 @@ class Launcher:
             logs=self.layout.logs,
             sandbox_dir=self.layout.root,
             watch_delay=DEFAULT_PROPAGATION_DELAY if proxy_delay is None else proxy_delay,
+            min_sync_period=min_sync_period,
         )
         plane.start()
         return plane

@@ -117,7 +117,7 @@ def test_a_value_is_refused_or_adds_no_key_item_or_document(template: str, value
 
 def test_a_value_yaml_reads_as_a_type_it_cannot_load_is_refused_with_its_variable() -> None:
     with pytest.raises(RenderError) as raised:
-        substitute_yaml("data:\n  plain: ${X}\n  kept: \"${X}\"\n", {"X": "="}, source="app.yaml")
+        substitute_yaml('data:\n  plain: ${X}\n  kept: "${X}"\n', {"X": "="}, source="app.yaml")
     assert raised.value.source == "app.yaml:2" and "${X} ('=')" in raised.value.message
     # Quoted, the same value is a string like any other.
     assert substitute_yaml('data:\n  kept: "${X}"\n', {"X": "="}, source="app.yaml").text == 'data:\n  kept: "="\n'
